@@ -1,0 +1,8 @@
+"""Admin page (placeholder until its issue lands)."""
+import streamlit as st
+
+from secdash.ui.auth import require_login
+
+require_login()
+st.title("Admin")
+st.info("This page is not built yet.")

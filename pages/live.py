@@ -1,0 +1,8 @@
+"""Live page (placeholder until its issue lands)."""
+import streamlit as st
+
+from secdash.ui.auth import require_login
+
+require_login()
+st.title("Live")
+st.info("This page is not built yet.")

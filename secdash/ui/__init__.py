@@ -1,0 +1,1 @@
+"""The only streamlit/plotly-facing package: auth gate, cached data wrappers, figures, widgets."""
