@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -116,6 +117,10 @@ class AuthConfig:
     # Header carrying the client address when (and only when) behind a trusted reverse proxy,
     # e.g. "X-Forwarded-For". Empty: use the socket's peer address.
     proxy_header: str = ""
+    # Name of the signed re-login cookie (it only names a server-side session).
+    cookie_name: str = "secdash_session"
+    # Send the cookie over HTTPS only; turn on when the dashboard is served through TLS.
+    cookie_secure: bool = False
 
 
 @dataclass
@@ -137,9 +142,22 @@ def _default_thresholds() -> dict[str, Threshold]:
 
 @dataclass
 class MetricsConfig:
+    # Seconds between two samples of the live metrics (one sampler per server process).
     interval_seconds: float = 2.0
+    # Length of the rolling history kept in memory (history_seconds / interval_seconds samples).
     history_seconds: float = 3600.0
+    # Seconds between two looks at the listening sockets and logged-in users (walks every fd).
+    sockets_interval_seconds: float = 10.0
+    # Processes shown in the "top by CPU" and "top by memory" tables.
+    top_processes: int = 10
+    # Command lines are cut to this many characters.
+    cmdline_chars: int = 120
+    # Per-metric levels (careful <= warning <= critical); metrics not named keep their defaults.
     thresholds: dict[str, Threshold] = field(default_factory=_default_thresholds)
+
+    def __post_init__(self) -> None:
+        for name, default in _default_thresholds().items():
+            self.thresholds.setdefault(name, default)
 
 
 @dataclass
@@ -232,13 +250,25 @@ def _validate(cfg: Config) -> None:
         "auth.throttle_block_seconds": cfg.auth.throttle_block_seconds,
         "metrics.interval_seconds": cfg.metrics.interval_seconds,
         "metrics.history_seconds": cfg.metrics.history_seconds,
+        "metrics.sockets_interval_seconds": cfg.metrics.sockets_interval_seconds,
+        "metrics.top_processes": cfg.metrics.top_processes,
+        "metrics.cmdline_chars": cfg.metrics.cmdline_chars,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {value}")
+    if cfg.auth.throttle_max_block_seconds < cfg.auth.throttle_block_seconds:
+        raise ConfigError("auth.throttle_max_block_seconds: must be at least auth.throttle_block_seconds")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cfg.auth.cookie_name):
+        raise ConfigError(f"auth.cookie_name: use 1-64 letters, digits, '_' or '-', got {cfg.auth.cookie_name!r}")
+    if cfg.auth.proxy_header and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", cfg.auth.proxy_header):
+        raise ConfigError(f"auth.proxy_header: not a header name: {cfg.auth.proxy_header!r}")
     if cfg.store.retention_days < 0:
         raise ConfigError(f"store.retention_days: must be 0 (keep all) or more, got {cfg.store.retention_days}")
+    known_metrics = sorted(_default_thresholds())
     for name, t in cfg.metrics.thresholds.items():
+        if name not in known_metrics:
+            raise ConfigError(f"metrics.thresholds: unknown metric {name!r} (known: {', '.join(known_metrics)})")
         if not (t.careful <= t.warning <= t.critical):
             raise ConfigError(f"metrics.thresholds.{name}: need careful <= warning <= critical")
 
