@@ -1,8 +1,6 @@
-"""Live page (placeholder until its issue lands)."""
-import streamlit as st
-
+"""Live page: what this machine is doing right now (metrics, processes, sockets, users)."""
 from secdash.ui.auth import require_login
+from secdash.ui.live import render_live
 
 require_login()
-st.title("Live")
-st.info("This page is not built yet.")
+render_live()

@@ -271,7 +271,7 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
-LOGIN_COLUMNS = ["ts", "host", "program", "pid", "user", "src_ip", "method"]
+LOGIN_COLUMNS = ["ts", "host", "program", "pid", "user", "src_ip", "method"]  # + optional event, src_host
 MATCH_COLUMNS = ["user", "terminal", "host", "started", "pid", "login_ts", "src_ip", "method", "matched_by"]
 
 
@@ -341,7 +341,10 @@ def _match_one(s: UserSession, df: pd.DataFrame, window: timedelta, slack: timed
     if not len(near):
         return None, None
     if s.host:
-        same_src = near[near["src_ip"].astype(str) == str(s.host)]
+        same_src = near["src_ip"].astype(str) == str(s.host)
+        if "src_host" in near.columns:  # sshd logged a DNS name instead of an address
+            same_src |= near["src_host"].astype(str) == str(s.host)
+        same_src = near[same_src]
         if len(same_src):
             return _nearest(same_src, start), "user+source+time"
     return _nearest(near, start), "user+time"

@@ -587,6 +587,12 @@ def test_match_filters_event_type_and_hostname_and_handles_empty():
     empty = match_logins([UserSession("alice", "pts/0", None, START, 1)], pd.DataFrame(columns=metrics.LOGIN_COLUMNS))
     assert len(empty) == 1 and pd.isna(empty.iloc[0].matched_by)
     assert len(match_logins([], logins)) == 0
+    # sshd wrote a DNS name (src_host) that utmp shows too
+    named = _logins([(START - timedelta(seconds=9), "web1", "sshd", 1, "erin", None, "password"),
+                     (START - timedelta(seconds=2), "web1", "sshd", 2, "erin", "192.0.2.8", "publickey")])
+    named["src_host"] = ["laptop.example", None]
+    out = match_logins([UserSession("erin", "pts/0", "laptop.example", START, None)], named)
+    assert (out.iloc[0].method, out.iloc[0].matched_by) == ("password", "user+source+time")
     # dict input and a naive start time (taken as UTC)
     out = match_logins([{"user": "alice", "terminal": "pts/0", "host": "203.0.113.5", "started": START.replace(tzinfo=None), "pid": None}], logins)
     assert out.iloc[0].method == "password"
