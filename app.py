@@ -1,5 +1,9 @@
-"""secdash dashboard entry point (placeholder: the app shell is built in the auth/app-shell issue)."""
+"""secdash dashboard: the router and frame. Page config, the login gate, role-based navigation."""
 import streamlit as st
 
-st.set_page_config(page_title="secdash", layout="wide")
-st.title("secdash")
+from secdash.ui.auth import require_login
+from secdash.ui.shell import pages_for
+
+st.set_page_config(page_title="secdash", page_icon=":material/shield:", layout="wide")
+user = require_login()
+st.navigation(pages_for(user.role)).run()

@@ -184,14 +184,13 @@ def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
     return bcrypt.hashpw(pw, bcrypt.gensalt(rounds)).decode("ascii")
 
 
-_dummy_hash: bytes | None = None
+# bcrypt hash (same cost) of a random, discarded string: checked for unknown users so that an
+# unknown name and a wrong password take the same time. It can never log anyone in.
+_DUMMY_HASH = b"$2b$12$QreZyygD1tbn91Zxvb59x.axGNc2PmRWEwStR2iQYesK19xC8G9I2"
 
 
 def _dummy() -> bytes:
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = bcrypt.hashpw(secrets.token_bytes(16).hex().encode(), bcrypt.gensalt(BCRYPT_ROUNDS))
-    return _dummy_hash
+    return _DUMMY_HASH
 
 
 def verify_password(password: str, hashed: str | None) -> bool:
