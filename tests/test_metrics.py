@@ -60,11 +60,16 @@ class FakeProc:
             raise NoSuchProcess(self.pid)
         return self._ct
 
-    def cpu_percent(self, interval=None):
+    def cpu_times(self):
+        """``cpu`` is the percent of one core used since the previous call, assuming 2 s passed
+        (the tests advance the clock by 2 s); the first value belongs to the priming look."""
         self.cpu_calls += 1
         if isinstance(self.cpu, list):
-            return self.cpu.pop(0) if len(self.cpu) > 1 else self.cpu[0]  # the last value repeats
-        return self.cpu
+            pct = self.cpu.pop(0) if len(self.cpu) > 1 else self.cpu[0]  # the last value repeats
+        else:
+            pct = self.cpu
+        self.cpu_seconds = getattr(self, "cpu_seconds", 0.0) + pct / 100 * 2
+        return NS(user=self.cpu_seconds * 0.75, system=self.cpu_seconds * 0.25)
 
     def name(self):
         return self._name
@@ -457,9 +462,14 @@ def test_pid_reuse_is_a_new_process():
     ps, clock, s = make()
     s.prime()
     ps.procs[1] = FakeProc(200, "evil", cpu=[70.0, 70.0], create_time=T0 + 1)
+    ps.procs[2].cpu_seconds = -10.0  # same create time but CPU time went down: a reused pid, too
     clock.advance(2)
     s.sample()
     assert next(p for p in s.top_processes("cpu", "evil")).cpu_percent is None
+    assert next(p for p in s.top_processes("cpu", "postgres")).cpu_percent is None
+    clock.advance(2)
+    s.sample()
+    assert next(p for p in s.top_processes("cpu", "evil")).cpu_percent == pytest.approx(70.0)
 
 
 def test_filter_by_user_or_name():
@@ -787,3 +797,47 @@ def test_cli_real_machine_json_smoke(home):
     data = json.loads(r.stdout)
     assert set(data) == {f.name for f in metrics.dataclasses.fields(Snapshot)}
     assert data["cpu_count"] >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# Linux fast path: one read of /proc/<pid>/stat
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+def test_linux_proc_stat_agrees_with_psutil():
+    import os
+
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    sum(i * i for i in range(200_000))  # burn a little CPU
+    cpu, rss = metrics.linux_proc_stat(os.getpid())
+    t = me.cpu_times()
+    assert abs(cpu - (t.user + t.system)) < 0.1
+    assert abs(rss - me.memory_info().rss) < 16 * 1024 * 1024
+    with pytest.raises(OSError):
+        metrics.linux_proc_stat(2**22 + 12345)  # beyond pid_max: no such process
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+def test_real_sampler_uses_the_fast_path_and_fakes_do_not():
+    assert Sampler()._proc_stat is metrics.linux_proc_stat
+    _, _, s = make()
+    assert s._proc_stat is None
+
+
+def test_injected_proc_stat_feeds_cpu_and_rss():
+    seconds = {1: 0.0, 200: 0.0, 300: 0.0}
+
+    def stat(pid):
+        if pid == 1:
+            raise PermissionError(pid)  # hidepid
+        return seconds[pid], 4096 * pid
+
+    ps, clock, s = make(proc_stat=stat)
+    s.prime()
+    seconds[200] = 1.0  # one CPU second in 2 s = 50 % of one core
+    clock.advance(2)
+    snap = s.sample()
+    assert [(p.pid, p.cpu_percent, p.rss_bytes) for p in snap.top_cpu] == [(200, 50.0, 819200), (300, 0.0, 1228800)]
+    assert any("1 processes could not be read fully" in n for n in snap.notes)
