@@ -1,0 +1,383 @@
+"""Parse auth-log lines into typed events (vectorised with polars; one record per non-blank line).
+
+Pipeline for a batch of lines:
+
+1. normalise: strip CR, cap length (flag ``truncated``), replace control bytes by visible
+   control pictures (flag ``control_chars``), flag U+FFFD from undecodable bytes (``invalid_utf8``);
+2. split the syslog header: classic ``Mmm dd HH:MM:SS host prog[pid]: msg``, RFC 3339
+   ``2026-01-05T03:04:05.123+01:00 host prog[pid]: msg``, RFC 5424, header without host, header
+   without time (journal export style); anything else keeps the whole line as message (``no_header``);
+3. unwrap ``message repeated N times: [ ... ]`` (count = N) and Solaris ``[ID n facility.level]``;
+4. classify: pattern families (``secdash/patterns/*.toml``) by program, each pattern pre-filtered by
+   its literal prefix and matched with its anchored regex; first match wins;
+5. validate remote addresses with :mod:`ipaddress` (IPv4-mapped IPv6 becomes IPv4; a remote that
+   is not an address is a host name);
+6. timestamps to UTC: classic stamps are local time in ``tz`` with the year inferred (see
+   :func:`infer_years`), RFC 3339 stamps carry their offset.
+
+No hidden clock: callers pass ``tz`` and ``now`` (or a start year).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import polars as pl
+
+from secdash.events import SCHEMA
+from secdash.patterns import INT_COLUMNS, OUTPUT_COLUMNS, Family, load_families
+
+MAX_LINE = 256 * 1024  # characters kept of one line; longer lines are cut and flagged
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MON = "(?:" + "|".join(MONTHS) + ")"
+_CLASSIC = _MON + r" [ 0-9]?[0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}"
+_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+_NAME = r"[^ :\[\]]+"
+HEADER_RE = (
+    r"^(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) "
+    r"(?:(?P<host>" + _NAME + r") )?(?P<program>" + _NAME + r")(?:\[(?P<pid>[0-9]{1,10})\])?: ?(?P<msg>.*)$"
+)
+RFC5424_RE = (
+    r"^<[0-9]{1,3}>1 (?P<its>[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) (?P<pid>[^ ]+) [^ ]+ "
+    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
+)
+TS_HOST_RE = r"^(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) (?P<host>[^ ]+) (?P<msg>.*)$"
+NO_TS_RE = r"^(?P<host>" + _NAME + r") (?P<program>" + _NAME + r")\[(?P<pid>[0-9]{1,10})\]: ?(?P<msg>.*)$"
+REPEAT_RE = r"^message repeated (?P<n>[0-9]{1,9}) times: \[ ?(?P<inner>.*)\]$"
+SOLARIS_RE = r"^\[ID [0-9]+ [a-z0-9]+\.[a-z]+\] "
+
+_CONTROL = [chr(c) for c in range(0x20) if c != 0x09] + ["\x7f"]
+_PICTURES = [chr(0x2400 + ord(c)) if c != "\x7f" else "\u2421" for c in _CONTROL]
+_CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
+_ODD_RE = r"[\x00-\x08\x0a-\x1f\x7f\x{fffd}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Years of classic timestamps
+
+
+def month_numbers(cts: pl.Series) -> np.ndarray:
+    """Month 1-12 of classic stamps, 0 where the row has none."""
+    table = {m: i + 1 for i, m in enumerate(MONTHS)}
+    return cts.str.slice(0, 3).replace_strict(table, default=0, return_dtype=pl.Int8).to_numpy()
+
+
+def year_offsets(months: np.ndarray, carry: int = 0) -> tuple[np.ndarray, int, int]:
+    """Relative year of each row from the sequence of months.
+
+    Crossing from Nov/Dec to Jan/Feb between consecutive stamped rows adds a year; going back
+    from Jan/Feb to Nov/Dec (interleaved hosts around midnight) takes it away again.
+    ``carry`` is the month of the last stamped row before this batch (0: none).
+    Returns (offsets per row, offset of the last row, month of the last stamped row).
+    """
+    has = months > 0
+    stamped = months[has].astype(np.int16)
+    if stamped.size == 0:
+        return np.zeros(len(months), dtype=np.int32), 0, carry
+    prev = np.concatenate(([carry], stamped[:-1]))
+    delta = np.where((prev >= 11) & (stamped <= 2), 1, 0) - np.where((prev > 0) & (prev <= 2) & (stamped >= 11), 1, 0)
+    cum = np.cumsum(delta, dtype=np.int32)
+    out = np.zeros(len(months), dtype=np.int32)
+    out[has] = cum
+    # rows without a stamp take the offset of the stamped row before them
+    idx = np.where(has, np.arange(len(months)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = out[idx]
+    return out, int(cum[-1]), int(stamped[-1])
+
+
+def end_year(last_month: int, last_day: int, now: dt.datetime) -> int:
+    """Year of the last classic stamp written no later than ``now`` (a day of slack for zones)."""
+    if (last_month, last_day) > (now.month, now.day + 1):
+        return now.year - 1
+    return now.year
+
+
+@dataclass
+class YearState:
+    """Carry-over between consecutive batches of one source."""
+
+    year: int  # year of the first stamped row of the next batch (before its own wraps)
+    month: int = 0  # month of the last stamped row seen
+
+    @classmethod
+    def for_lines(cls, cts: pl.Series, now: dt.datetime) -> YearState:
+        months = month_numbers(cts)
+        _, last_off, last_month = year_offsets(months)
+        if last_month == 0:
+            return cls(year=now.year)
+        last = cts.filter(cts.is_not_null())[-1]
+        return cls(year=end_year(last_month, int(last[4:6]), now) - last_off)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _days_from_civil(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:
+    """Days since 1970-01-01 (Howard Hinnant's algorithm), vectorised."""
+    y = y - (m <= 2).cast(pl.Int64)
+    era = pl.when(y >= 0).then(y).otherwise(y - 399) // 400
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _classic_to_utc(cts: pl.Expr, year: pl.Expr, tz: str) -> pl.Expr:
+    month = cts.str.slice(0, 3).replace_strict({m: i + 1 for i, m in enumerate(MONTHS)}, default=None,
+                                                return_dtype=pl.Int64)
+    rest = cts.str.slice(4).str.strip_chars_start(" ")
+    parts = rest.str.splitn(" ", 2)
+    day = parts.struct.field("field_0").cast(pl.Int64, strict=False)
+    hms = parts.struct.field("field_1")
+    h = hms.str.slice(0, 2).cast(pl.Int64, strict=False)
+    mi = hms.str.slice(3, 2).cast(pl.Int64, strict=False)
+    s = hms.str.slice(6, 2).cast(pl.Int64, strict=False)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    dim = (
+        pl.when(month == 2).then(pl.when(leap).then(29).otherwise(28))
+        .when(month.is_in([4, 6, 9, 11])).then(30).otherwise(31)
+    )
+    ok = (day >= 1) & (day <= dim) & (h < 24) & (mi < 60) & (s < 60)
+    secs = _days_from_civil(year, month, day) * 86400 + h * 3600 + mi * 60 + s
+    naive = pl.when(ok).then(pl.from_epoch(secs, time_unit="s"))
+    return (
+        naive.cast(pl.Datetime("us"))
+        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+
+
+def _iso_to_utc(its: pl.Expr, tz: str) -> pl.Expr:
+    norm = its.str.replace(" ", "T", literal=True).str.replace(",", ".", literal=True).str.replace("Z", "+00:00", literal=True)
+    # "+0100" -> "+01:00"
+    norm = norm.str.replace(r"([+-][0-9]{2})([0-9]{2})$", "$1:$2")
+    with_off = norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC", time_unit="us")
+    naive = (
+        norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+    return pl.coalesce(with_off, naive)
+
+
+@lru_cache(maxsize=65536)
+def _remote(value: str) -> tuple[str | None, str | None]:
+    """(ip, host) for a remote as written by a daemon."""
+    v = value.strip()
+    if v.startswith("[") and v.endswith("]"):
+        v = v[1:-1]
+    try:
+        ip = ipaddress.ip_address(v)
+    except ValueError:
+        return None, value
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped), None
+    return str(ip), None
+
+
+def _resolve_remotes(df: pl.DataFrame) -> pl.DataFrame:
+    """Fill src_ip / src_host from the raw ``src`` / ``src_ip`` / ``src_host`` captures."""
+    raw = pl.coalesce(pl.col("_src"), pl.col("src_ip"), pl.col("src_host"))
+    uniq = df.select(raw.alias("r")).get_column("r").drop_nulls().unique().to_list()
+    ips = {u: _remote(u)[0] for u in uniq}
+    hosts = {u: _remote(u)[1] for u in uniq}
+    return df.with_columns(
+        raw.replace_strict(ips, default=None, return_dtype=pl.String).alias("src_ip"),
+        raw.replace_strict(hosts, default=None, return_dtype=pl.String).alias("src_host"),
+    ).drop("_src")
+
+
+def _nonempty(e: pl.Expr) -> pl.Expr:
+    return pl.when(e != "").then(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# Classification
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    families: tuple[Family, ...]
+    lookup: pl.DataFrame  # order -> pattern, event, outcome
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> _Compiled:
+    fams = load_families()
+    rows = [(i, p.id, p.event, p.outcome) for i, p in enumerate(p for f in fams for p in f.patterns)]
+    lookup = pl.DataFrame(rows, schema={"_order": pl.Int32, "pattern": pl.String, "event": pl.String,
+                                        "outcome": pl.String}, orient="row")
+    return _Compiled(fams, lookup)
+
+
+def classify(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add event, outcome, pattern and the extracted field columns to ``frame``.
+
+    ``frame`` needs ``program`` and ``message``; other columns pass through unchanged.
+    """
+    comp = _compiled()
+    base = frame.with_row_index("_idx")
+    msgs = base.select("_idx", "program", "message")
+    parts: list[pl.LazyFrame] = []
+    order = 0
+    for fam in comp.families:
+        cond = None if fam.any_program else pl.col("program").is_in(list(fam.programs))
+        if fam.message_prefix:
+            pre = pl.col("message").str.starts_with(fam.message_prefix)
+            cond = pre if cond is None else cond & pre
+        fam_rows = (msgs if cond is None else msgs.filter(cond)).lazy()
+        for pat in fam.patterns:
+            rows = fam_rows
+            if pat.prefixes:
+                rows = rows.filter(pl.any_horizontal([pl.col("message").str.starts_with(x) for x in pat.prefixes]))
+            regex = "^(?P<_m>)" + pat.regex[1:]
+            sources = pat.column_sources()
+            cols = []
+            for col in OUTPUT_COLUMNS + ("_src",):
+                key = "src" if col == "_src" else col
+                if key in sources:
+                    exprs = [_nonempty(pl.col("g").struct.field(g)) for g in sources[key]]
+                    cols.append((exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)).alias(col))
+                else:
+                    cols.append(pl.lit(None, dtype=pl.String).alias(col))
+            parts.append(
+                rows.select("_idx", pl.col("message").str.extract_groups(regex).alias("g"))
+                .filter(pl.col("g").struct.field("_m").is_not_null())
+                .select("_idx", pl.lit(order, dtype=pl.Int32).alias("_order"), *cols)
+            )
+            order += 1
+    if parts:
+        matched = pl.concat(pl.collect_all(parts), how="vertical")
+        matched = matched.sort("_idx", "_order").unique(subset="_idx", keep="first", maintain_order=True)
+        matched = matched.join(comp.lookup, on="_order", how="left").drop("_order")
+    else:  # pragma: no cover - there are always patterns
+        matched = pl.DataFrame(schema={"_idx": pl.UInt32})
+    out = base.drop([c for c in ("event", "outcome", "pattern", *OUTPUT_COLUMNS) if c in base.columns])
+    out = out.join(matched, on="_idx", how="left", maintain_order="left")
+    out = _resolve_remotes(out.with_columns(
+        *[pl.col(c).cast(pl.Int64, strict=False) for c in INT_COLUMNS],
+        pl.col("event").fill_null("unknown"),
+        pl.col("outcome").fill_null("unknown"),
+    ))
+    return out.drop("_idx")
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines -> events
+
+
+def _flag(expr: pl.Expr, name: str) -> pl.Expr:
+    return pl.when(expr).then(pl.lit(name))
+
+
+def split_lines(raw: pl.Series) -> pl.DataFrame:
+    """Normalise raw lines and split the header: columns cts, its, host, program, pid, message, flags."""
+    df = pl.DataFrame({"raw": raw.cast(pl.String)})
+    # One pass finds the rare lines that need care (CR, control bytes, undecodable bytes, length).
+    odd = pl.col("raw").str.contains(_ODD_RE) | (pl.col("raw").str.len_bytes() > MAX_LINE)
+    df = df.with_columns(odd.alias("_odd"))
+    if df.get_column("_odd").any():
+        fixed = df.filter("_odd").with_row_index("_r").with_columns(pl.col("raw").str.strip_suffix("\r"))
+        fixed = fixed.with_columns(
+            (pl.col("raw").str.len_chars() > MAX_LINE).alias("_long"),
+            pl.col("raw").str.contains("\ufffd", literal=True).alias("_bad_utf8"),
+            pl.col("raw").str.contains(_CONTROL_RE).alias("_ctrl"),
+        ).with_columns(pl.col("raw").str.slice(0, MAX_LINE))
+        fixed = fixed.with_columns(
+            pl.when("_ctrl").then(pl.col("raw").str.replace_many(_CONTROL, _PICTURES)).otherwise("raw").alias("raw"),
+            pl.concat_str([_flag(pl.col("_long"), "truncated"), _flag(pl.col("_bad_utf8"), "invalid_utf8"),
+                           _flag(pl.col("_ctrl"), "control_chars")], separator=",", ignore_nulls=True).alias("_f"),
+        )
+        df = df.with_row_index("_i")
+        fixed = fixed.select(pl.col("_r"), "raw", pl.when(pl.col("_f") != "").then("_f").alias("_f"))
+        odd_idx = df.filter("_odd").get_column("_i")
+        fixed = fixed.with_columns(odd_idx.alias("_i")).drop("_r")
+        df = df.join(fixed, on="_i", how="left", maintain_order="left", suffix="_fix")
+        df = df.select(pl.coalesce("raw_fix", "raw").alias("raw"), pl.col("_f"))
+    else:
+        df = df.select("raw", pl.lit(None, dtype=pl.String).alias("_f"))
+    hdr = df.lazy().select(pl.col("raw").str.extract_groups(HEADER_RE).alias("h")).unnest("h").collect(engine="streaming")
+    df = pl.concat([df, hdr], how="horizontal").with_row_index("_i")
+    missing = df.filter(pl.col("msg").is_null())
+    if missing.height:
+        fixes = []
+        for regex in (RFC5424_RE, TS_HOST_RE, NO_TS_RE):
+            if not missing.height:
+                break
+            got = missing.select("_i", pl.col("raw").str.extract_groups(regex).alias("h")).unnest("h")
+            got = got.filter(pl.col("msg").is_not_null())
+            fixes.append(got)
+            missing = missing.join(got.select("_i"), on="_i", how="anti")
+        # lines that match no header: the whole line is the message
+        fixes.append(missing.select("_i", pl.col("raw").alias("msg"),
+                                    pl.concat_str([pl.col("_f"), pl.lit("no_header")], separator=",",
+                                                  ignore_nulls=True).alias("_f")))
+        fix = pl.concat(fixes, how="diagonal_relaxed")
+        df = df.update(fix, on="_i")
+        df = df.with_columns(pl.when(pl.col("pid") == "-").then(None).otherwise("pid").alias("pid"))
+    df = df.with_columns(pl.col("pid").cast(pl.Int64, strict=False), pl.lit(1, pl.Int64).alias("count"))
+    # message repeated N times: [ ... ]   and   Solaris "[ID 123 auth.info] "
+    special = pl.col("msg").str.starts_with("message repeated ") | pl.col("msg").str.starts_with("[ID ")
+    if df.select(special.any()).item():
+        sub = df.filter(special).select("_i", "msg")
+        rep = sub.with_columns(pl.col("msg").str.extract_groups(REPEAT_RE).alias("r")).with_columns(
+            pl.coalesce(pl.col("r").struct.field("n").cast(pl.Int64, strict=False), pl.lit(1, pl.Int64)).alias("count"),
+            pl.coalesce(pl.col("r").struct.field("inner").str.strip_suffix(" "), pl.col("msg"))
+            .str.replace(SOLARIS_RE, "").alias("msg"),
+        ).drop("r")
+        df = df.update(rep, on="_i")
+    return df.select("cts", "its", "host", "program", "pid", pl.col("msg").alias("message"), "count",
+                     pl.col("_f").alias("flags"))
+
+
+def parse_lines(lines, *, tz: str = "UTC", now: dt.datetime | None = None, source: str | None = None,
+                first_line: int = 1, year_state: YearState | None = None) -> pl.DataFrame:
+    """Parse a batch of lines (list of str or a polars Series) into the event schema.
+
+    Blank lines are skipped (their numbers are not reused). Classic stamps take their year from
+    ``year_state`` when given (and it is advanced), else from ``now`` (required then).
+    """
+    raw = lines if isinstance(lines, pl.Series) else pl.Series("raw", lines, dtype=pl.String)
+    numbered = pl.DataFrame({"raw": raw}).with_row_index("line", offset=first_line)
+    numbered = numbered.filter(pl.col("raw").str.strip_chars(" \t\r\n") != "")
+    parts = split_lines(numbered.get_column("raw"))
+    parts = parts.with_columns(numbered.get_column("line").cast(pl.Int64).alias("line"))
+    return finish(parts, tz=tz, now=now, source=source, year_state=year_state)
+
+
+def finish(parts: pl.DataFrame, *, tz: str, now: dt.datetime | None, source: str | None,
+           year_state: YearState | None) -> pl.DataFrame:
+    """Header parts -> typed events: years, time zones, classification, column order."""
+    cts = parts.get_column("cts")
+    if year_state is None:
+        if cts.null_count() < len(cts):
+            if now is None:
+                raise ValueError("classic syslog timestamps need `now` (or a YearState) to infer the year")
+            year_state = YearState.for_lines(cts, now)
+        else:
+            year_state = YearState(year=(now or dt.datetime(1970, 1, 1)).year)
+    months = month_numbers(cts)
+    offsets, last_off, last_month = year_offsets(months, year_state.month)
+    years = pl.Series("_year", offsets + year_state.year, dtype=pl.Int64)
+    year_state.year += last_off
+    year_state.month = last_month
+    df = parts.with_columns(years)
+    df = df.with_columns(
+        pl.when(pl.col("cts").is_not_null()).then(_classic_to_utc(pl.col("cts"), pl.col("_year"), tz))
+        .otherwise(_iso_to_utc(pl.col("its"), tz)).alias("ts")
+    )
+    bad_ts = (pl.col("cts").is_not_null() | pl.col("its").is_not_null()) & pl.col("ts").is_null()
+    df = df.with_columns(
+        pl.when(bad_ts).then(pl.concat_str([pl.col("flags"), pl.lit("bad_ts")], separator=",", ignore_nulls=True))
+        .otherwise("flags").alias("flags"),
+        pl.lit(source, dtype=pl.String).alias("source"),
+    )
+    df = classify(df.drop("cts", "its", "_year"))
+    return df.select([pl.col(c).cast(t) for c, t in SCHEMA.items()])
