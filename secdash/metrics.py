@@ -445,7 +445,6 @@ class Sampler:
         self._latest: Snapshot | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._static_notes: list[str] = []
         if proc_stat == "auto":
             proc_stat = linux_proc_stat if self._real_psutil and _linux_proc_stat_works() else None
         self._proc_stat: Callable[[int], tuple[float, int] | None] | None = proc_stat
@@ -503,7 +502,7 @@ class Sampler:
         with self._lock:
             if not self._primed:
                 self.prime()
-            notes: list[str] = list(self._static_notes)
+            notes: list[str] = []
             now_mono = self.monotonic()
             elapsed = None if self._prev_mono is None else now_mono - self._prev_mono
             snap = Snapshot(ts=datetime.fromtimestamp(self.clock(), tz=timezone.utc))
@@ -901,10 +900,18 @@ class Sampler:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.sample()
-            except Exception as exc:  # noqa: BLE001 - keep sampling; surface it on the page
-                self._static_notes = [f"sampler error: {type(exc).__name__}: {exc}"]
+            self._tick()
+
+    def _tick(self) -> None:
+        """One background sample; an unexpected error keeps the thread alive and is shown as a
+        note on the latest snapshot (the page keeps the last good numbers)."""
+        try:
+            self.sample()
+        except Exception as exc:  # noqa: BLE001 - keep sampling; surface it on the page
+            note = f"sampler error: {type(exc).__name__}: {exc}"
+            with self._lock:
+                if self._latest is not None and note not in self._latest.notes:
+                    self._latest.notes.append(note)
 
 
 class _WithPid:

@@ -708,18 +708,20 @@ def test_background_thread_samples_and_stops():
     assert not s.running
 
 
-def test_sampler_error_in_thread_becomes_a_note():
+def test_sampler_error_in_thread_becomes_a_note_and_sampling_continues():
     ps, clock, s = make()
     s.prime()
+    clock.advance(2)
+    s._tick()
+    good = s.latest()
     ps.getloadavg = lambda: 1 / 0
-    s._stop.set()  # one pass of the loop body by hand
-    try:
-        s.sample()
-    except ZeroDivisionError as exc:
-        s._static_notes = [f"sampler error: {type(exc).__name__}: {exc}"]
+    clock.advance(2)
+    s._tick()  # does not raise
+    assert s.latest() is good and any(n.startswith("sampler error: ZeroDivisionError") for n in good.notes)
     ps.getloadavg = lambda: (0.0, 0.0, 0.0)
     clock.advance(2)
-    assert any(n.startswith("sampler error") for n in s.sample().notes)
+    s._tick()
+    assert s.latest() is not good and not any(n.startswith("sampler error") for n in s.latest().notes)
 
 
 # --------------------------------------------------------------------------------------------
