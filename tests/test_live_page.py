@@ -277,3 +277,14 @@ def test_formatting_helpers():
     assert live.fmt_pct(12.345) == "12.3 %"
     assert live.fmt_duration(90061) == "1 d 1 h"
     assert live.fmt_duration(3660) == "1 h 1 min"
+
+
+def test_real_gate_without_login_shows_no_live_data(home, monkeypatch):
+    """With the real secdash.ui.auth: a visitor without a session gets the login form only."""
+    pytest.importorskip("secdash.ui.auth")
+    sampler_calls = []
+    monkeypatch.setattr(live, "get_sampler", lambda: sampler_calls.append(1))
+    at = AppTest.from_file(str(ROOT / "pages" / "live.py"), default_timeout=30)
+    at.run()
+    assert len(at.metric) == 0 and len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 0
+    assert not sampler_calls

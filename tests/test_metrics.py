@@ -843,3 +843,16 @@ def test_injected_proc_stat_feeds_cpu_and_rss():
     snap = s.sample()
     assert [(p.pid, p.cpu_percent, p.rss_bytes) for p in snap.top_cpu] == [(200, 50.0, 819200), (300, 0.0, 1228800)]
     assert any("1 processes could not be read fully" in n for n in snap.notes)
+
+
+def test_every_field_is_documented_with_a_unit():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| `")}
+    documented = {name.strip().strip("`") for row in rows for name in row.split(",")}
+    for cls in (Snapshot, metrics.DiskUsage, metrics.NetRate, metrics.ProcessInfo, metrics.Listener, UserSession):
+        for f in metrics.dataclasses.fields(cls):
+            assert f.name in documented, f"{cls.__name__}.{f.name} missing from docs/metrics.md"
+    for name in metrics.HISTORY_FIELDS:
+        assert f"`{name}`" in doc
