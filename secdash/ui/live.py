@@ -106,6 +106,8 @@ def _delta(cur: float | None, prev: dict[str, Any] | None, key: str, scale: str 
     if cur is None or not prev or prev.get(key) is None or pd.isna(prev.get(key)):
         return None
     d = cur - prev[key]
+    if abs(d) < {"pct": 0.05, "num": 0.005}.get(scale, 1e-9):
+        return None  # no change: no arrow
     if scale == "pct":
         return f"{d:+.1f} pp"
     if scale == "bytes":
@@ -140,12 +142,14 @@ def _layout(fig: go.Figure, title: str, y_title: str, height: int = 260) -> go.F
     return fig
 
 
-def _threshold_lines(fig: go.Figure, thresholds: dict[str, Any], metric: str) -> None:
+def _threshold_lines(fig: go.Figure, thresholds: dict[str, Any], metric: str, label: str) -> None:
     t = thresholds.get(metric)
     if t is None:
         return
     for name in ("warning", "critical"):
-        fig.add_hline(y=getattr(t, name), line_dash="dot", line_color=LINE_COLORS[name], opacity=0.5)
+        fig.add_hline(y=getattr(t, name), line_dash="dot", line_color=LINE_COLORS[name], opacity=0.5,
+                      annotation_text=f"{label} {name}", annotation_position="top left",
+                      annotation_font_color=LINE_COLORS[name], annotation_font_size=10)
 
 
 def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | None = None) -> go.Figure:
@@ -156,7 +160,7 @@ def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | 
     for col, label in (("cpu_percent", "CPU"), ("memory_percent", "memory"), ("swap_percent", "swap"), ("disk_percent", "fullest disk")):
         fig.add_trace(go.Scatter(x=x, y=h[col] if len(h) else [], name=label, mode="lines",
                                  hovertemplate="%{y:.1f} %<extra>" + label + "</extra>"))
-    _threshold_lines(fig, thresholds or {}, "cpu_percent")
+    _threshold_lines(fig, thresholds or {}, "cpu_percent", "CPU")
     fig.update_yaxes(range=[0, 100])
     return _layout(fig, "Usage", "%")
 
@@ -167,7 +171,7 @@ def load_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | N
     x = h["ts"].dt.tz_convert(zone) if len(h) else []
     fig = go.Figure(go.Scatter(x=x, y=h["load_per_core"] if len(h) else [], name="load per core", mode="lines",
                                hovertemplate="%{y:.2f}<extra>load / core</extra>"))
-    _threshold_lines(fig, thresholds or {}, "load_per_core")
+    _threshold_lines(fig, thresholds or {}, "load_per_core", "load")
     return _layout(fig, "Load average (1 min) per core", "load / core")
 
 
