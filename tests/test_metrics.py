@@ -856,3 +856,55 @@ def test_every_field_is_documented_with_a_unit():
             assert f.name in documented, f"{cls.__name__}.{f.name} missing from docs/metrics.md"
     for name in metrics.HISTORY_FIELDS:
         assert f"`{name}`" in doc
+
+
+# --------------------------------------------------------------------------------------------
+# Properties and concurrency
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64), min_size=2, max_size=30),
+       st.floats(min_value=0.5, max_value=10))
+def test_rates_from_any_counter_sequence_are_never_negative(counters, step):
+    ps, clock, s = make()
+    ps.disk = NS(read_bytes=counters[0], write_bytes=0)
+    s.prime()
+    for prev, cur in zip(counters, counters[1:]):
+        ps.disk = NS(read_bytes=cur, write_bytes=0)
+        clock.advance(step)
+        r = s.sample().disk_read_bytes_per_s
+        if cur < prev:
+            assert r is None
+        else:
+            assert r == pytest.approx((cur - prev) / step)
+
+
+def test_concurrent_samples_are_serialised():
+    import threading
+
+    ps = FakePs()
+    ps.cpu_total = [1.0]
+    ps.cpu_cores = [[1.0, 1.0]]
+    s = Sampler(ps, interval=1.0, history_seconds=1000.0, euid=0)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(25):
+                s.sample()
+                s.history()
+                s.top_processes("memory", "sh")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(s.history()) == 100
+    assert s.history().ts.is_monotonic_increasing
