@@ -7,6 +7,7 @@ Each command lives in ``secdash/commands/<name>.py`` with ``add_arguments(parser
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -56,10 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"secdash {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except OSError as exc:
+        if exc.errno != errno.EPIPE and "Broken pipe" not in str(exc):
+            print(f"secdash {args.command}: error: {exc}", file=sys.stderr)
+            return 1
         # stdout closed early (e.g. piped into head): not an error worth a traceback.
         try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         except OSError:
             pass
         return 0

@@ -381,3 +381,18 @@ def finish(parts: pl.DataFrame, *, tz: str, now: dt.datetime | None, source: str
     )
     df = classify(df.drop("cts", "its", "_year"))
     return df.select([pl.col(c).cast(t) for c, t in SCHEMA.items()])
+
+
+def parse_records(records: pl.DataFrame) -> pl.DataFrame:
+    """Records that arrive without a syslog header (journald) -> typed events.
+
+    ``records`` has ts (UTC), host, program, pid, message, count, flags, source, line.
+    """
+    ctrl = pl.col("message").str.contains(_CONTROL_RE).fill_null(False)
+    df = records.with_columns(
+        pl.when(ctrl).then(pl.col("message").str.replace_many(_CONTROL, _PICTURES)).otherwise("message").alias("message"),
+        pl.when(ctrl).then(pl.concat_str([pl.col("flags"), pl.lit("control_chars")], separator=",", ignore_nulls=True))
+        .otherwise("flags").alias("flags"),
+    ).with_columns(pl.col("message").fill_null(""))
+    df = classify(df)
+    return df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in SCHEMA.items()])
