@@ -13,6 +13,7 @@ Targets: sampler < 1 % of one core at a 2 s interval; page render < 300 ms.
   sampler whose history is filled to the full window (history_seconds / interval rows); wall time
   per run, median and worst of ``--renders`` runs after one warm-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,13 +108,22 @@ def bench_page(renders: int) -> dict:
     h = sampler.history()
     t = time.perf_counter()
     for _ in range(renders):
-        figs = [live.usage_figure(h, "UTC"), live.load_figure(h, "UTC"), live.io_figure(h, "UTC"),
-                live.net_figure(sampler.net_history(), "UTC"), live.cores_figure(sampler.latest())]
+        figs = [
+            live.usage_figure(h, "UTC"),
+            live.load_figure(h, "UTC"),
+            live.io_figure(h, "UTC"),
+            live.net_figure(sampler.net_history(), "UTC"),
+            live.cores_figure(sampler.latest()),
+        ]
         for f in figs:
             f.to_json()
     figs_ms = (time.perf_counter() - t) / renders * 1000
-    return {"history_rows": len(h), "render_median_ms": statistics.median(times) * 1000,
-            "render_max_ms": max(times) * 1000, "figures_ms": figs_ms}
+    return {
+        "history_rows": len(h),
+        "render_median_ms": statistics.median(times) * 1000,
+        "render_max_ms": max(times) * 1000,
+        "figures_ms": figs_ms,
+    }
 
 
 def main() -> int:
@@ -138,16 +148,22 @@ def main() -> int:
             c.wait()
     ok = r["percent_of_core"] < 1.0
     print(f"sampler: {r['processes']} processes, {r['listeners']} listeners, {args.samples} samples")
-    print(f"  CPU per sample      {r['cpu_per_sample_ms']:.2f} ms (wall {r['wall_per_sample_ms']:.2f} ms; "
-          f"sockets pass {r['sockets_pass_ms']:.2f} ms, every {args.sockets_interval:g} s)")
-    print(f"  cost at {args.interval:g} s        {r['percent_of_core']:.3f} % of one core  "
-          f"(target < 1 %: {'OK' if ok else 'OVER'})")
+    print(
+        f"  CPU per sample      {r['cpu_per_sample_ms']:.2f} ms (wall {r['wall_per_sample_ms']:.2f} ms; "
+        f"sockets pass {r['sockets_pass_ms']:.2f} ms, every {args.sockets_interval:g} s)"
+    )
+    print(
+        f"  cost at {args.interval:g} s        {r['percent_of_core']:.3f} % of one core  "
+        f"(target < 1 %: {'OK' if ok else 'OVER'})"
+    )
 
     p = bench_page(args.renders)
     ok_page = p["render_median_ms"] < 300
     print(f"page: history of {p['history_rows']} rows, {args.renders} AppTest runs")
-    print(f"  render median       {p['render_median_ms']:.0f} ms (max {p['render_max_ms']:.0f} ms; "
-          f"figures alone {p['figures_ms']:.0f} ms)  (target < 300 ms: {'OK' if ok_page else 'OVER'})")
+    print(
+        f"  render median       {p['render_median_ms']:.0f} ms (max {p['render_max_ms']:.0f} ms; "
+        f"figures alone {p['figures_ms']:.0f} ms)  (target < 300 ms: {'OK' if ok_page else 'OVER'})"
+    )
     return 0 if ok and ok_page else 1
 
 

@@ -20,6 +20,7 @@ Design notes
   works on Linux), so they and the logged-in users are refreshed every ``sockets_interval``
   seconds rather than on every sample.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,9 +29,10 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -39,11 +41,40 @@ LEVELS = ("careful", "warning", "critical")
 # File system types that never hold user data worth watching (kernel views, RAM disks, images).
 PSEUDO_FSTYPES = frozenset(
     {
-        "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devfs",
-        "devpts", "devtmpfs", "efivarfs", "fusectl", "fuse.gvfsd-fuse", "fuse.lxcfs",
-        "fuse.portal", "fuse.snapfuse", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc", "pstore",
-        "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs",
-        "nfsd", "aufs", "shm", "none",
+        "autofs",
+        "binfmt_misc",
+        "bpf",
+        "cgroup",
+        "cgroup2",
+        "configfs",
+        "debugfs",
+        "devfs",
+        "devpts",
+        "devtmpfs",
+        "efivarfs",
+        "fusectl",
+        "fuse.gvfsd-fuse",
+        "fuse.lxcfs",
+        "fuse.portal",
+        "fuse.snapfuse",
+        "hugetlbfs",
+        "mqueue",
+        "nsfs",
+        "overlay",
+        "proc",
+        "pstore",
+        "ramfs",
+        "rpc_pipefs",
+        "securityfs",
+        "selinuxfs",
+        "squashfs",
+        "sysfs",
+        "tmpfs",
+        "tracefs",
+        "nfsd",
+        "aufs",
+        "shm",
+        "none",
     }
 )
 # ...except when one of them *is* the root file system (overlay/aufs in containers).
@@ -180,7 +211,7 @@ HISTORY_FIELDS = (
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -307,14 +338,27 @@ def match_logins(
         df = df.copy()
         df["ts"] = pd.to_datetime(df["ts"], utc=True)
     for u in users:
-        s = u if isinstance(u, UserSession) else UserSession(**{k: u.get(k) for k in ("user", "terminal", "host", "started", "pid")})
+        s = (
+            u
+            if isinstance(u, UserSession)
+            else UserSession(**{k: u.get(k) for k in ("user", "terminal", "host", "started", "pid")})
+        )
         row = {
-            "user": s.user, "terminal": s.terminal, "host": s.host, "started": s.started, "pid": s.pid,
-            "login_ts": None, "src_ip": None, "method": None, "matched_by": None,
+            "user": s.user,
+            "terminal": s.terminal,
+            "host": s.host,
+            "started": s.started,
+            "pid": s.pid,
+            "login_ts": None,
+            "src_ip": None,
+            "method": None,
+            "matched_by": None,
         }
         hit, how = _match_one(s, df, window, slack) if len(df) else (None, None)
         if hit is not None:
-            row.update(login_ts=hit["ts"].to_pydatetime(), src_ip=hit["src_ip"], method=hit["method"], matched_by=how)
+            row.update(
+                login_ts=hit["ts"].to_pydatetime(), src_ip=hit["src_ip"], method=hit["method"], matched_by=how
+            )
         rows.append(row)
     return pd.DataFrame(rows, columns=MATCH_COLUMNS)
 
@@ -377,7 +421,7 @@ def _exc_kind(exc: BaseException) -> str | None:
 
 
 class _ProcEntry:
-    __slots__ = ("proc", "create_time", "user", "name", "cmdline", "cpu", "mem", "rss", "cpu_time", "seen_at")
+    __slots__ = ("cmdline", "cpu", "cpu_time", "create_time", "mem", "name", "proc", "rss", "seen_at", "user")
 
     def __init__(self, proc: Any, create_time: float | None):
         self.proc = proc
@@ -415,7 +459,7 @@ class Sampler:
     ):
         self._real_psutil = ps is None
         if ps is None:
-            import psutil as ps  # noqa: PLC0415 - injectable for tests
+            import psutil as ps
         self.ps = ps
         self.interval = float(interval)
         self.history_seconds = float(history_seconds)
@@ -450,14 +494,17 @@ class Sampler:
         self._proc_stat: Callable[[int], tuple[float, int] | None] | None = proc_stat
 
     @classmethod
-    def from_config(cls, metrics_cfg: Any, **kwargs: Any) -> "Sampler":
+    def from_config(cls, metrics_cfg: Any, **kwargs: Any) -> Sampler:
         opts = dict(
             interval=metrics_cfg.interval_seconds,
             history_seconds=metrics_cfg.history_seconds,
             thresholds=metrics_cfg.thresholds,
         )
-        for name, attr in (("top_n", "top_processes"), ("cmdline_chars", "cmdline_chars"),
-                           ("sockets_interval", "sockets_interval_seconds")):
+        for name, attr in (
+            ("top_n", "top_processes"),
+            ("cmdline_chars", "cmdline_chars"),
+            ("sockets_interval", "sockets_interval_seconds"),
+        ):
             if hasattr(metrics_cfg, attr):
                 opts[name] = getattr(metrics_cfg, attr)
         opts.update(kwargs)
@@ -468,14 +515,16 @@ class Sampler:
     def _call(self, notes: list[str], what: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classified below; unknown errors re-raised
+        except Exception as exc:
             kind = _exc_kind(exc)
             if kind is None:
                 raise
             if kind == "unsupported":
                 notes.append(f"{what}: not available on this system ({type(exc).__name__})")
             else:
-                notes.append(f"{what}: permission denied (typical inside containers; run as root for full data)")
+                notes.append(
+                    f"{what}: permission denied (typical inside containers; run as root for full data)"
+                )
             return None
 
     # ---------------------------------------------------------------- priming
@@ -505,7 +554,7 @@ class Sampler:
             notes: list[str] = []
             now_mono = self.monotonic()
             elapsed = None if self._prev_mono is None else now_mono - self._prev_mono
-            snap = Snapshot(ts=datetime.fromtimestamp(self.clock(), tz=timezone.utc))
+            snap = Snapshot(ts=datetime.fromtimestamp(self.clock(), tz=UTC))
             self._sample_cpu(snap, notes, elapsed)
             self._sample_memory(snap, notes)
             self._sample_disks(snap, notes, elapsed)
@@ -517,7 +566,9 @@ class Sampler:
                 self._slow_notes = []
                 self._listeners = self._sample_listeners(self._slow_notes)
                 self._users = self._sample_users(self._slow_notes)
-            snap.listeners = None if self._listeners is None else [dataclasses.replace(x) for x in self._listeners]
+            snap.listeners = (
+                None if self._listeners is None else [dataclasses.replace(x) for x in self._listeners]
+            )
             snap.users = None if self._users is None else list(self._users)
             notes.extend(self._slow_notes)
             self._prev_mono = now_mono
@@ -526,7 +577,9 @@ class Sampler:
             self._latest = snap
             self._history.append((snap.ts,) + tuple(getattr(snap, f) for f in HISTORY_FIELDS))
             if snap.net is not None:
-                self._net_history.append((snap.ts, tuple((r.interface, r.sent_bytes_per_s, r.recv_bytes_per_s) for r in snap.net)))
+                self._net_history.append(
+                    (snap.ts, tuple((r.interface, r.sent_bytes_per_s, r.recv_bytes_per_s) for r in snap.net))
+                )
             return snap
 
     def _sample_cpu(self, snap: Snapshot, notes: list[str], elapsed: float | None) -> None:
@@ -569,11 +622,23 @@ class Sampler:
                 # bind mounts (and btrfs subvolumes) show the same device again: keep the shortest
                 if p.device and p.device.startswith("/") and p.device in seen:
                     continue
-                u = self._call(notes, f"disk usage of {p.mountpoint}", lambda p=p: self.ps.disk_usage(p.mountpoint))
+                u = self._call(
+                    notes, f"disk usage of {p.mountpoint}", lambda p=p: self.ps.disk_usage(p.mountpoint)
+                )
                 if u is None:
                     continue
                 seen[p.device] = 1
-                disks.append(DiskUsage(p.mountpoint, p.device, p.fstype, int(u.total), int(u.used), int(u.free), float(u.percent)))
+                disks.append(
+                    DiskUsage(
+                        p.mountpoint,
+                        p.device,
+                        p.fstype,
+                        int(u.total),
+                        int(u.used),
+                        int(u.free),
+                        float(u.percent),
+                    )
+                )
             snap.disks = disks
             snap.disk_percent = max((d.percent for d in disks), default=None)
         d = self._call(notes, "disk I/O", lambda: self.ps.disk_io_counters(perdisk=False))
@@ -616,7 +681,7 @@ class Sampler:
     def _sample_uptime(self, snap: Snapshot, notes: list[str]) -> None:
         bt = self._call(notes, "boot time", lambda: self.ps.boot_time())
         if bt is not None:
-            snap.boot_time = datetime.fromtimestamp(float(bt), tz=timezone.utc)
+            snap.boot_time = datetime.fromtimestamp(float(bt), tz=UTC)
             snap.uptime_seconds = max(0.0, snap.ts.timestamp() - float(bt))
 
     # ---------------------------------------------------------------- processes
@@ -656,7 +721,12 @@ class Sampler:
                 else:
                     t = proc.cpu_times()
                     cpu_time, rss_fast = float(t.user) + float(t.system), None
-                if entry.cpu_time is None or entry.seen_at is None or now_mono <= entry.seen_at or cpu_time < entry.cpu_time:
+                if (
+                    entry.cpu_time is None
+                    or entry.seen_at is None
+                    or now_mono <= entry.seen_at
+                    or cpu_time < entry.cpu_time
+                ):
                     entry.cpu = None  # first look (or pid reused): primed, not reported
                 else:
                     entry.cpu = 100.0 * (cpu_time - entry.cpu_time) / (now_mono - entry.seen_at)
@@ -667,12 +737,12 @@ class Sampler:
                     rss = rss_fast if rss_fast is not None else proc.memory_info().rss
                     entry.rss = int(rss)
                     entry.mem = (100.0 * rss / total_mem) if total_mem else None
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if _exc_kind(exc) != "denied":
                         raise
                     entry.rss = entry.mem = None
                     denied += 1
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 kind = _exc_kind(exc)
                 if kind is None:
                     raise
@@ -690,23 +760,29 @@ class Sampler:
         if entry.user is None:
             try:
                 entry.user = self._username(proc)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _exc_kind(exc) is None:
                     raise
                 entry.user = NEEDS_PRIVILEGE if _exc_kind(exc) == "denied" else ""
         if entry.cmdline is None:
             try:
                 entry.cmdline = " ".join(proc.cmdline())
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _exc_kind(exc) is None:
                     raise
                 entry.cmdline = ""
             if not entry.cmdline:
                 entry.cmdline = f"[{entry.name or ''}]"
-        started = datetime.fromtimestamp(entry.create_time, tz=timezone.utc) if entry.create_time else None
+        started = datetime.fromtimestamp(entry.create_time, tz=UTC) if entry.create_time else None
         return ProcessInfo(
-            pid=pid, user=entry.user, name=entry.name or "", cmdline=truncate(entry.cmdline, self.cmdline_chars),
-            started=started, cpu_percent=entry.cpu, memory_percent=entry.mem, rss_bytes=entry.rss,
+            pid=pid,
+            user=entry.user,
+            name=entry.name or "",
+            cmdline=truncate(entry.cmdline, self.cmdline_chars),
+            started=started,
+            cpu_percent=entry.cpu,
+            memory_percent=entry.mem,
+            rss_bytes=entry.rss,
         )
 
     def _username(self, proc: Any) -> str:
@@ -718,7 +794,7 @@ class Sampler:
         name = self._users_cache.get(uid)
         if name is None:
             try:
-                import pwd  # noqa: PLC0415
+                import pwd
 
                 name = pwd.getpwuid(uid).pw_name
             except (ImportError, KeyError):
@@ -752,7 +828,9 @@ class Sampler:
             out.append(self._info(entry, pid))
         return out
 
-    def top_processes(self, by: str = "cpu", query: str | None = None, n: int | None = None) -> list[ProcessInfo]:
+    def top_processes(
+        self, by: str = "cpu", query: str | None = None, n: int | None = None
+    ) -> list[ProcessInfo]:
         """Top ``n`` processes of the latest sample by "cpu" or "memory", filtered by user or name."""
         if by not in ("cpu", "memory"):
             raise ValueError(f"by must be 'cpu' or 'memory', got {by!r}")
@@ -767,7 +845,7 @@ class Sampler:
         fallback = False
         try:
             conns = ps.net_connections(kind="inet")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             kind = _exc_kind(exc)
             if kind is None:
                 raise
@@ -813,7 +891,7 @@ class Sampler:
             try:
                 for c in entry.proc.net_connections(kind="inet"):
                     out.append(_WithPid(c, entry.proc.pid))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if _exc_kind(exc) is None:
                     raise
         return out
@@ -821,7 +899,7 @@ class Sampler:
     def _proc_name(self, pid: int) -> str:
         try:
             return self.ps.Process(pid).name()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             kind = _exc_kind(exc)
             if kind is None:
                 raise
@@ -833,8 +911,10 @@ class Sampler:
             return None
         out = []
         for u in users:
-            started = datetime.fromtimestamp(float(u.started), tz=timezone.utc) if u.started else None
-            out.append(UserSession(u.name, u.terminal or None, u.host or None, started, getattr(u, "pid", None)))
+            started = datetime.fromtimestamp(float(u.started), tz=UTC) if u.started else None
+            out.append(
+                UserSession(u.name, u.terminal or None, u.host or None, started, getattr(u, "pid", None))
+            )
         return out
 
     # ---------------------------------------------------------------- history and thread
@@ -879,7 +959,7 @@ class Sampler:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> "Sampler":
+    def start(self) -> Sampler:
         """Start the background daemon thread (idempotent); primes synchronously first."""
         with self._lock:
             if self.running:
@@ -926,7 +1006,7 @@ class _WithPid:
 
 
 def _proto(ps: Any, c: Any) -> str | None:
-    import socket  # noqa: PLC0415
+    import socket
 
     t = c.type
     if t == getattr(socket, "SOCK_STREAM", 1):
@@ -937,7 +1017,7 @@ def _proto(ps: Any, c: Any) -> str | None:
 
 
 def _family(ps: Any, c: Any) -> str:
-    import socket  # noqa: PLC0415
+    import socket
 
     return "ipv6" if c.family == getattr(socket, "AF_INET6", 10) else "ipv4"
 
@@ -960,7 +1040,7 @@ def linux_proc_stat(pid: int) -> tuple[float, int] | None:
     with open(f"/proc/{pid}/stat", "rb") as f:
         data = f.read()
     # "pid (comm) state ppid ..." - comm may hold spaces and parentheses: split after the last ")"
-    rest = data[data.rfind(b")") + 2:].split()
+    rest = data[data.rfind(b")") + 2 :].split()
     try:
         # fields after comm: state=0 ... utime=11 stime=12 ... rss=21 (proc(5) numbering minus 3)
         return (int(rest[11]) + int(rest[12])) / _CLK_TCK, int(rest[21]) * _PAGE_SIZE
@@ -975,7 +1055,9 @@ def _linux_proc_stat_works() -> bool:
         return False
 
 
-def collect_once(ps: Any = None, *, wait: float = 0.5, sleep: Callable[[float], None] = time.sleep, **kwargs: Any) -> Snapshot:
+def collect_once(
+    ps: Any = None, *, wait: float = 0.5, sleep: Callable[[float], None] = time.sleep, **kwargs: Any
+) -> Snapshot:
     """One full, real sample: prime, wait ``wait`` seconds, sample (for the CLI)."""
     s = Sampler(ps, **kwargs)
     s.prime()

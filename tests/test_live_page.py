@@ -1,19 +1,20 @@
 """Live page: AppTest of the page body with a fake psutil, the login re-check, escaping."""
+
 from __future__ import annotations
 
 import socket
 import sys
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_metrics import T0, FakeProc, FakePs, conn, make
 
 from secdash import metrics
 from secdash.ui import live
-from test_metrics import T0, FakePs, FakeProc, conn, make
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,9 @@ def fake_sampler(monkeypatch, home):
     clock.advance(2)
     sampler.sample()
     monkeypatch.setattr(live, "get_sampler", lambda: sampler)
-    monkeypatch.setattr(live, "recent_ssh_logins", lambda days=7: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False))
+    monkeypatch.setattr(
+        live, "recent_ssh_logins", lambda days=7: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False)
+    )
     return ps, clock, sampler
 
 
@@ -60,8 +63,11 @@ def _app() -> AppTest:
 
 
 def _markdown_texts(at: AppTest) -> list[str]:
-    return [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader", "title")
-            for e in at.get(kind)]
+    return [
+        e.value
+        for kind in ("markdown", "caption", "info", "warning", "error", "success", "subheader", "title")
+        for e in at.get(kind)
+    ]
 
 
 def test_body_shows_metrics_charts_and_tables(gate, fake_sampler):
@@ -166,7 +172,9 @@ def test_denied_calls_show_a_note_and_still_render(gate, home, monkeypatch):
     clock.advance(2)
     sampler.sample()
     monkeypatch.setattr(live, "get_sampler", lambda: sampler)
-    monkeypatch.setattr(live, "recent_ssh_logins", lambda days=7: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False))
+    monkeypatch.setattr(
+        live, "recent_ssh_logins", lambda days=7: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False)
+    )
     at = _app()
     assert at.expander and "not available here" in at.expander[0].label
     notes = "\n".join(t.value for t in at.text)
@@ -198,9 +206,18 @@ def test_hostile_process_and_interface_names_never_reach_markdown(gate, fake_sam
 
 
 def test_users_joined_with_ssh_logins(gate, fake_sampler, monkeypatch):
-    started = datetime.fromtimestamp(T0 - 60, tz=timezone.utc)
-    logins = pd.DataFrame({"ts": [pd.Timestamp(started - timedelta(seconds=1))], "host": [socket.gethostname()],
-                           "program": ["sshd"], "pid": [4242], "user": ["alice"], "src_ip": ["203.0.113.5"], "method": ["publickey"]})
+    started = datetime.fromtimestamp(T0 - 60, tz=UTC)
+    logins = pd.DataFrame(
+        {
+            "ts": [pd.Timestamp(started - timedelta(seconds=1))],
+            "host": [socket.gethostname()],
+            "program": ["sshd"],
+            "pid": [4242],
+            "user": ["alice"],
+            "src_ip": ["203.0.113.5"],
+            "method": ["publickey"],
+        }
+    )
     monkeypatch.setattr(live, "recent_ssh_logins", lambda days=7: (logins, True))
     at = _app()
     users = next(d.value for d in at.dataframe if "login source IP" in d.value.columns)
@@ -232,8 +249,17 @@ def test_recent_ssh_logins_from_store(monkeypatch):
 
     def ssh_logins(since):
         calls.append(since)
-        return pd.DataFrame({"ts": [pd.Timestamp("2027-01-01", tz="UTC")], "host": ["h"], "program": ["sshd"], "pid": [1],
-                             "user": ["a"], "src_ip": ["192.0.2.1"], "method": ["password"]})
+        return pd.DataFrame(
+            {
+                "ts": [pd.Timestamp("2027-01-01", tz="UTC")],
+                "host": ["h"],
+                "program": ["sshd"],
+                "pid": [1],
+                "user": ["a"],
+                "src_ip": ["192.0.2.1"],
+                "method": ["password"],
+            }
+        )
 
     store.ssh_logins = ssh_logins
     monkeypatch.setitem(sys.modules, "secdash.store", store)
@@ -266,7 +292,12 @@ def test_get_sampler_is_one_per_process(monkeypatch, home):
 def test_figures_with_empty_history():
     _, _, s = make()
     h = s.history()
-    for fig in (live.usage_figure(h, "UTC"), live.load_figure(h, "UTC"), live.io_figure(h, "UTC"), live.net_figure(s.net_history(), "UTC")):
+    for fig in (
+        live.usage_figure(h, "UTC"),
+        live.load_figure(h, "UTC"),
+        live.io_figure(h, "UTC"),
+        live.net_figure(s.net_history(), "UTC"),
+    ):
         assert fig.layout.title.text
 
 

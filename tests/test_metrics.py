@@ -1,4 +1,5 @@
 """Live metrics core: a fake psutil and fake clocks drive the sampler (no real machine state)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,11 +7,13 @@ import json
 import socket
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace as NS
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secdash import metrics
 from secdash.config import MetricsConfig, Threshold, parse
@@ -39,7 +42,9 @@ class FakeClock:
 
 
 class FakeProc:
-    def __init__(self, pid, name, user="root", cmdline=None, create_time=T0 - 100, cpu=0.0, rss=1000, conns=()):
+    def __init__(
+        self, pid, name, user="root", cmdline=None, create_time=T0 - 100, cpu=0.0, rss=1000, conns=()
+    ):
         self.pid = pid
         self._name = name
         self._user = user
@@ -91,8 +96,13 @@ class FakeProc:
 
 def conn(proto, ip, port, status="LISTEN", pid=None, raddr=(), family=socket.AF_INET):
     return NS(
-        fd=-1, family=family, type=socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM,
-        laddr=NS(ip=ip, port=port) if False else (ip, port), raddr=raddr, status=status, pid=pid,
+        fd=-1,
+        family=family,
+        type=socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM,
+        laddr=NS(ip=ip, port=port) if False else (ip, port),
+        raddr=raddr,
+        status=status,
+        pid=pid,
     )
 
 
@@ -101,7 +111,15 @@ class FakePs:
 
     def __init__(self):
         self.cpu_total = [99.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]  # first value = the priming call
-        self.cpu_cores = [[99.0, 99.0], [5.0, 15.0], [10.0, 30.0], [20.0, 40.0], [30.0, 50.0], [40.0, 60.0], [50.0, 70.0]]
+        self.cpu_cores = [
+            [99.0, 99.0],
+            [5.0, 15.0],
+            [10.0, 30.0],
+            [20.0, 40.0],
+            [30.0, 50.0],
+            [40.0, 60.0],
+            [50.0, 70.0],
+        ]
         self.cores = 2
         self.load = (1.0, 0.5, 0.25)
         self.mem = NS(total=1000, available=400, percent=60.0, used=500)
@@ -114,17 +132,30 @@ class FakePs:
             NS(device="cgroup2", mountpoint="/sys/fs/cgroup", fstype="cgroup2", opts="rw"),
             NS(device="/dev/sda1", mountpoint="/etc/hosts", fstype="ext4", opts="rw"),  # bind mount
         ]
-        self.usage = {"/": NS(total=100, used=91, free=9, percent=91.0), "/home": NS(total=100, used=10, free=90, percent=10.0)}
+        self.usage = {
+            "/": NS(total=100, used=91, free=9, percent=91.0),
+            "/home": NS(total=100, used=10, free=90, percent=10.0),
+        }
         self.disk = NS(read_bytes=1000, write_bytes=5000)
         self.nics = {"eth0": NS(bytes_sent=100, bytes_recv=1000), "lo": NS(bytes_sent=7, bytes_recv=7)}
         self.boot = T0 - 3600
         self.procs = [
             FakeProc(1, "systemd", cpu=[0.0, 1.0, 1.0, 1.0, 1.0], rss=50),
             FakeProc(200, "sshd", cpu=[0.0, 5.0, 5.0, 5.0, 5.0], rss=100),
-            FakeProc(300, "postgres", user="postgres", cpu=[0.0, 2.0, 2.0, 2.0, 2.0], rss=300, cmdline=["postgres", "-D", "/var/lib/x" * 30]),
+            FakeProc(
+                300,
+                "postgres",
+                user="postgres",
+                cpu=[0.0, 2.0, 2.0, 2.0, 2.0],
+                rss=300,
+                cmdline=["postgres", "-D", "/var/lib/x" * 30],
+            ),
         ]
-        self.conns = [conn("tcp", "0.0.0.0", 22, pid=200), conn("udp", "127.0.0.1", 53, status="NONE", pid=None),
-                      conn("tcp", "10.0.0.1", 40000, status="ESTABLISHED", pid=200, raddr=("1.2.3.4", 5555))]
+        self.conns = [
+            conn("tcp", "0.0.0.0", 22, pid=200),
+            conn("udp", "127.0.0.1", 53, status="NONE", pid=None),
+            conn("tcp", "10.0.0.1", 40000, status="ESTABLISHED", pid=200, raddr=("1.2.3.4", 5555)),
+        ]
         self.user_list = [NS(name="alice", terminal="pts/0", host="203.0.113.5", started=T0 - 60, pid=4242)]
         self.deny: set[str] = set()
         self.calls: dict[str, int] = {}
@@ -154,7 +185,7 @@ class FakePs:
         self._hit("swap_memory")
         return self.swap
 
-    def disk_partitions(self, all=False):  # noqa: A002 - psutil's name
+    def disk_partitions(self, all=False):
         self._hit("disk_partitions")
         return self.partitions
 
@@ -178,7 +209,7 @@ class FakePs:
         self._hit("process_iter")
         return iter(list(self.procs))
 
-    def Process(self, pid):  # noqa: N802 - psutil's name
+    def Process(self, pid):
         for p in self.procs:
             if p.pid == pid:
                 return p
@@ -196,8 +227,15 @@ class FakePs:
 def make(ps=None, **kw):
     ps = ps or FakePs()
     clock = FakeClock()
-    opts = dict(interval=2.0, history_seconds=20.0, clock=clock, monotonic=clock, euid=0,
-                thresholds=MetricsConfig().thresholds, sockets_interval=0.0)
+    opts = dict(
+        interval=2.0,
+        history_seconds=20.0,
+        clock=clock,
+        monotonic=clock,
+        euid=0,
+        thresholds=MetricsConfig().thresholds,
+        sockets_interval=0.0,
+    )
     opts.update(kw)
     return ps, clock, Sampler(ps, **opts)
 
@@ -288,11 +326,11 @@ def test_load_memory_swap_uptime_and_count():
     assert snap.cpu_count == 2 and snap.load_per_core == 0.5
     assert snap.memory_total_bytes == 1000 and snap.memory_used_bytes == 600 and snap.memory_percent == 60.0
     assert snap.swap_used_bytes == 50 and snap.swap_percent == 25.0
-    assert snap.boot_time == datetime.fromtimestamp(T0 - 3600, tz=timezone.utc)
+    assert snap.boot_time == datetime.fromtimestamp(T0 - 3600, tz=UTC)
     assert snap.uptime_seconds == pytest.approx(3602)
     assert snap.process_count == 3
-    assert snap.ts == datetime.fromtimestamp(T0 + 2, tz=timezone.utc)
-    assert snap.ts.tzinfo is timezone.utc
+    assert snap.ts == datetime.fromtimestamp(T0 + 2, tz=UTC)
+    assert snap.ts.tzinfo is UTC
 
 
 def test_pseudo_file_systems_and_bind_mounts_excluded():
@@ -304,8 +342,10 @@ def test_pseudo_file_systems_and_bind_mounts_excluded():
 
 def test_overlay_root_is_kept_in_containers():
     ps = FakePs()
-    ps.partitions = [NS(device="overlay", mountpoint="/", fstype="overlay", opts="rw"),
-                     NS(device="overlay", mountpoint="/var/lib/docker/x/merged", fstype="overlay", opts="rw")]
+    ps.partitions = [
+        NS(device="overlay", mountpoint="/", fstype="overlay", opts="rw"),
+        NS(device="overlay", mountpoint="/var/lib/docker/x/merged", fstype="overlay", opts="rw"),
+    ]
     ps.usage = {"/": NS(total=100, used=50, free=50, percent=50.0)}
     _, _, s = make(ps)
     assert [d.mountpoint for d in s.sample().disks] == ["/"]
@@ -313,9 +353,19 @@ def test_overlay_root_is_kept_in_containers():
 
 @pytest.mark.parametrize(
     "fstype,mount,pseudo",
-    [("ext4", "/", False), ("tmpfs", "/dev/shm", True), ("cgroup", "/sys/fs/cgroup/x", True), ("proc", "/proc", True),
-     ("overlay", "/", False), ("overlay", "/merged", True), ("squashfs", "/snap/x", True), ("", "/weird", True),
-     ("nfs4", "/mnt/nfs", False), ("btrfs", "/data", False), ("devtmpfs", "/dev", True)],
+    [
+        ("ext4", "/", False),
+        ("tmpfs", "/dev/shm", True),
+        ("cgroup", "/sys/fs/cgroup/x", True),
+        ("proc", "/proc", True),
+        ("overlay", "/", False),
+        ("overlay", "/merged", True),
+        ("squashfs", "/snap/x", True),
+        ("", "/weird", True),
+        ("nfs4", "/mnt/nfs", False),
+        ("btrfs", "/data", False),
+        ("devtmpfs", "/dev", True),
+    ],
 )
 def test_is_pseudo_fs(fstype, mount, pseudo):
     assert metrics.is_pseudo_fs(fstype, mount) is pseudo
@@ -438,7 +488,7 @@ def test_top_processes_ordering_priming_and_truncation():
     assert snap.top_memory[0].rss_bytes == 300
     pg = snap.top_memory[0]
     assert len(pg.cmdline) == 40 and pg.cmdline.endswith("…")
-    assert pg.user == "postgres" and pg.started == datetime.fromtimestamp(T0 - 100, tz=timezone.utc)
+    assert pg.user == "postgres" and pg.started == datetime.fromtimestamp(T0 - 100, tz=UTC)
     # priming: each process's first cpu_percent call (0.0 in the fake) was not used
     assert all(p.cpu_calls == 2 for p in ps.procs)
 
@@ -487,8 +537,14 @@ def test_filter_by_user_or_name():
 
 
 def test_pure_filter_and_top_helpers():
-    procs = [metrics.ProcessInfo(i, u, n, n, None, c, m, None) for i, u, n, c, m in
-             [(1, "root", "a", 5.0, 1.0), (2, "bob", "b", 9.0, None), (3, "root", "c", None, 7.0)]]
+    procs = [
+        metrics.ProcessInfo(i, u, n, n, None, c, m, None)
+        for i, u, n, c, m in [
+            (1, "root", "a", 5.0, 1.0),
+            (2, "bob", "b", 9.0, None),
+            (3, "root", "c", None, 7.0),
+        ]
+    ]
     assert [p.pid for p in metrics.top_processes(procs, "cpu", 2)] == [2, 1]
     assert [p.pid for p in metrics.top_processes(procs, "memory", 5)] == [3, 1, 2]
     assert [p.pid for p in metrics.filter_processes(procs, "BOB")] == [2]
@@ -532,7 +588,9 @@ def test_sockets_refreshed_at_their_own_interval():
 def test_users_from_utmp():
     ps, clock, s = make()
     snap = s.sample()
-    assert snap.users == [UserSession("alice", "pts/0", "203.0.113.5", datetime.fromtimestamp(T0 - 60, tz=timezone.utc), 4242)]
+    assert snap.users == [
+        UserSession("alice", "pts/0", "203.0.113.5", datetime.fromtimestamp(T0 - 60, tz=UTC), 4242)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,15 +603,25 @@ def _logins(rows):
     return df
 
 
-START = datetime(2027, 1, 15, 8, 0, 0, tzinfo=timezone.utc)
+START = datetime(2027, 1, 15, 8, 0, 0, tzinfo=UTC)
 
 
 def test_match_by_sshd_pid():
-    logins = _logins([
-        (START - timedelta(days=30), "web1", "sshd", 4242, "alice", "198.51.100.1", "password"),  # old pid reuse
-        (START - timedelta(seconds=1), "web1", "sshd", 4242, "alice", "203.0.113.5", "publickey"),
-        (START - timedelta(seconds=1), "web1", "sshd", 777, "alice", "203.0.113.9", "password"),
-    ])
+    logins = _logins(
+        [
+            (
+                START - timedelta(days=30),
+                "web1",
+                "sshd",
+                4242,
+                "alice",
+                "198.51.100.1",
+                "password",
+            ),  # old pid reuse
+            (START - timedelta(seconds=1), "web1", "sshd", 4242, "alice", "203.0.113.5", "publickey"),
+            (START - timedelta(seconds=1), "web1", "sshd", 777, "alice", "203.0.113.9", "password"),
+        ]
+    )
     out = match_logins([UserSession("alice", "pts/0", "somewhere.example", START, 4242)], logins)
     row = out.iloc[0]
     assert (row.src_ip, row.method, row.matched_by) == ("203.0.113.5", "publickey", "pid")
@@ -561,23 +629,41 @@ def test_match_by_sshd_pid():
 
 
 def test_match_by_user_source_and_nearest_time_before():
-    logins = _logins([
-        (START - timedelta(minutes=3), "web1", "sshd", 1, "alice", "203.0.113.5", "password"),
-        (START - timedelta(seconds=2), "web1", "sshd", 2, "alice", "203.0.113.5", "publickey"),
-        (START - timedelta(seconds=1), "web1", "sshd", 3, "alice", "198.51.100.7", "password"),  # other source
-        (START - timedelta(seconds=1), "web1", "sshd", 4, "bob", "203.0.113.5", "password"),  # other user
-        (START + timedelta(hours=1), "web1", "sshd", 5, "alice", "203.0.113.5", "password"),  # later
-    ])
+    logins = _logins(
+        [
+            (START - timedelta(minutes=3), "web1", "sshd", 1, "alice", "203.0.113.5", "password"),
+            (START - timedelta(seconds=2), "web1", "sshd", 2, "alice", "203.0.113.5", "publickey"),
+            (
+                START - timedelta(seconds=1),
+                "web1",
+                "sshd",
+                3,
+                "alice",
+                "198.51.100.7",
+                "password",
+            ),  # other source
+            (START - timedelta(seconds=1), "web1", "sshd", 4, "bob", "203.0.113.5", "password"),  # other user
+            (START + timedelta(hours=1), "web1", "sshd", 5, "alice", "203.0.113.5", "password"),  # later
+        ]
+    )
     out = match_logins([UserSession("alice", "pts/1", "203.0.113.5", START, None)], logins)
     row = out.iloc[0]
-    assert (row.method, row.matched_by, row.login_ts) == ("publickey", "user+source+time", START - timedelta(seconds=2))
+    assert (row.method, row.matched_by, row.login_ts) == (
+        "publickey",
+        "user+source+time",
+        START - timedelta(seconds=2),
+    )
 
 
 def test_match_user_and_time_when_host_is_a_name_and_no_match_outside_window():
-    logins = _logins([(START - timedelta(seconds=5), "web1", "sshd", 9, "carol", "192.0.2.1", "keyboard-interactive")])
-    users = [UserSession("carol", "pts/2", "laptop.example", START, None),
-             UserSession("carol", "pts/3", "192.0.2.1", START + timedelta(hours=2), None),
-             UserSession("dave", "tty1", None, START, None)]
+    logins = _logins(
+        [(START - timedelta(seconds=5), "web1", "sshd", 9, "carol", "192.0.2.1", "keyboard-interactive")]
+    )
+    users = [
+        UserSession("carol", "pts/2", "laptop.example", START, None),
+        UserSession("carol", "pts/3", "192.0.2.1", START + timedelta(hours=2), None),
+        UserSession("dave", "tty1", None, START, None),
+    ]
     out = match_logins(users, logins)
     assert list(out.columns) == metrics.MATCH_COLUMNS
     assert out.iloc[0].src_ip == "192.0.2.1" and out.iloc[0].matched_by == "user+time"
@@ -585,26 +671,45 @@ def test_match_user_and_time_when_host_is_a_name_and_no_match_outside_window():
 
 
 def test_match_filters_event_type_and_hostname_and_handles_empty():
-    logins = _logins([
-        (START - timedelta(seconds=1), "db1", "sshd", 1, "alice", "203.0.113.5", "password"),
-        (START - timedelta(seconds=3), "web1", "sshd", 2, "alice", "203.0.113.5", "publickey"),
-    ])
+    logins = _logins(
+        [
+            (START - timedelta(seconds=1), "db1", "sshd", 1, "alice", "203.0.113.5", "password"),
+            (START - timedelta(seconds=3), "web1", "sshd", 2, "alice", "203.0.113.5", "publickey"),
+        ]
+    )
     out = match_logins([UserSession("alice", "pts/0", "203.0.113.5", START, None)], logins, hostname="web1")
     assert out.iloc[0].method == "publickey"
     logins["event"] = ["ssh_login", "ssh_failed"]
     out = match_logins([UserSession("alice", "pts/0", "203.0.113.5", START, None)], logins)
     assert out.iloc[0].method == "password"
-    empty = match_logins([UserSession("alice", "pts/0", None, START, 1)], pd.DataFrame(columns=metrics.LOGIN_COLUMNS))
+    empty = match_logins(
+        [UserSession("alice", "pts/0", None, START, 1)], pd.DataFrame(columns=metrics.LOGIN_COLUMNS)
+    )
     assert len(empty) == 1 and pd.isna(empty.iloc[0].matched_by)
     assert len(match_logins([], logins)) == 0
     # sshd wrote a DNS name (src_host) that utmp shows too
-    named = _logins([(START - timedelta(seconds=9), "web1", "sshd", 1, "erin", None, "password"),
-                     (START - timedelta(seconds=2), "web1", "sshd", 2, "erin", "192.0.2.8", "publickey")])
+    named = _logins(
+        [
+            (START - timedelta(seconds=9), "web1", "sshd", 1, "erin", None, "password"),
+            (START - timedelta(seconds=2), "web1", "sshd", 2, "erin", "192.0.2.8", "publickey"),
+        ]
+    )
     named["src_host"] = ["laptop.example", None]
     out = match_logins([UserSession("erin", "pts/0", "laptop.example", START, None)], named)
     assert (out.iloc[0].method, out.iloc[0].matched_by) == ("password", "user+source+time")
     # dict input and a naive start time (taken as UTC)
-    out = match_logins([{"user": "alice", "terminal": "pts/0", "host": "203.0.113.5", "started": START.replace(tzinfo=None), "pid": None}], logins)
+    out = match_logins(
+        [
+            {
+                "user": "alice",
+                "terminal": "pts/0",
+                "host": "203.0.113.5",
+                "started": START.replace(tzinfo=None),
+                "pid": None,
+            }
+        ],
+        logins,
+    )
     assert out.iloc[0].method == "password"
 
 
@@ -760,7 +865,17 @@ def test_cli_text_output(monkeypatch, home, capsys):
     monkeypatch.setattr(metrics, "Sampler", _sampler_with(ps))
     assert cli.main(["metrics", "--wait", "0"]) == 0
     out = capsys.readouterr().out
-    for text in ("CPU", "load per core", "Disks", "Top processes by CPU", "Listening sockets", "Logged-in users", "alice", "sshd", "[WARNING]"):
+    for text in (
+        "CPU",
+        "load per core",
+        "Disks",
+        "Top processes by CPU",
+        "Listening sockets",
+        "Logged-in users",
+        "alice",
+        "sshd",
+        "[WARNING]",
+    ):
         assert text in out, text
     assert "\x1b" not in out
 
@@ -793,8 +908,13 @@ class _Ticking:
 
 def test_cli_real_machine_json_smoke(home):
     """The real command on this machine: valid JSON with the snapshot's top-level fields."""
-    r = subprocess.run([sys.executable, "-m", "secdash", "metrics", "--json", "--wait", "0.2"],
-                       capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "SECDASH_HOME": str(home)})
+    r = subprocess.run(
+        [sys.executable, "-m", "secdash", "metrics", "--json", "--wait", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "SECDASH_HOME": str(home)},
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert set(data) == {f.name for f in metrics.dataclasses.fields(Snapshot)}
@@ -841,7 +961,10 @@ def test_injected_proc_stat_feeds_cpu_and_rss():
     seconds[200] = 1.0  # one CPU second in 2 s = 50 % of one core
     clock.advance(2)
     snap = s.sample()
-    assert [(p.pid, p.cpu_percent, p.rss_bytes) for p in snap.top_cpu] == [(200, 50.0, 819200), (300, 0.0, 1228800)]
+    assert [(p.pid, p.cpu_percent, p.rss_bytes) for p in snap.top_cpu] == [
+        (200, 50.0, 819200),
+        (300, 0.0, 1228800),
+    ]
     assert any("1 processes could not be read fully" in n for n in snap.notes)
 
 
@@ -851,7 +974,14 @@ def test_every_field_is_documented_with_a_unit():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| `")}
     documented = {name.strip().strip("`") for row in rows for name in row.split(",")}
-    for cls in (Snapshot, metrics.DiskUsage, metrics.NetRate, metrics.ProcessInfo, metrics.Listener, UserSession):
+    for cls in (
+        Snapshot,
+        metrics.DiskUsage,
+        metrics.NetRate,
+        metrics.ProcessInfo,
+        metrics.Listener,
+        UserSession,
+    ):
         for f in metrics.dataclasses.fields(cls):
             assert f.name in documented, f"{cls.__name__}.{f.name} missing from docs/metrics.md"
     for name in metrics.HISTORY_FIELDS:
@@ -861,13 +991,12 @@ def test_every_field_is_documented_with_a_unit():
 # --------------------------------------------------------------------------------------------
 # Properties and concurrency
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=2**64), min_size=2, max_size=30),
-       st.floats(min_value=0.5, max_value=10))
+@given(
+    st.lists(st.integers(min_value=0, max_value=2**64), min_size=2, max_size=30),
+    st.floats(min_value=0.5, max_value=10),
+)
 def test_rates_from_any_counter_sequence_are_never_negative(counters, step):
     ps, clock, s = make()
     ps.disk = NS(read_bytes=counters[0], write_bytes=0)

@@ -5,11 +5,12 @@ machine (an attacker can choose a process name).  They are shown only through ``
 ``st.text`` or, in plotly labels and hover text, after ``html.escape`` (plotly renders ``<b>``,
 ``<br>`` and ``<a>``).  Markdown and ``unsafe_allow_html`` only ever carry fixed text.
 """
+
 from __future__ import annotations
 
 import html
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -55,14 +56,14 @@ def recent_ssh_logins(days: int = 7) -> tuple[pd.DataFrame, bool]:
     empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LOGIN_COLUMNS})
     empty["ts"] = pd.Series(dtype="datetime64[us, UTC]")
     try:
-        from secdash import store  # noqa: PLC0415 - built by another issue; optional here
+        from secdash import store
     except ImportError:
         return empty, False
     fetch = getattr(store, "ssh_logins", None)
     if fetch is None:
         return empty, False
     try:
-        df = fetch(since=datetime.now(timezone.utc) - timedelta(days=days))
+        df = fetch(since=datetime.now(UTC) - timedelta(days=days))
     except Exception:  # noqa: BLE001 - the live page must not die because of the store
         return empty, False
     if hasattr(df, "to_pandas"):
@@ -136,8 +137,12 @@ def _thin(df: pd.DataFrame, limit: int = MAX_CHART_POINTS) -> pd.DataFrame:
 
 def _layout(fig: go.Figure, title: str, y_title: str, height: int = 260) -> go.Figure:
     fig.update_layout(
-        title={"text": html.escape(title)}, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        yaxis_title=y_title, legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
+        title={"text": html.escape(title)},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=y_title,
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
     )
     return fig
 
@@ -147,9 +152,16 @@ def _threshold_lines(fig: go.Figure, thresholds: dict[str, Any], metric: str, la
     if t is None:
         return
     for name in ("warning", "critical"):
-        fig.add_hline(y=getattr(t, name), line_dash="dot", line_color=LINE_COLORS[name], opacity=0.5,
-                      annotation_text=f"{label} {name}", annotation_position="top left",
-                      annotation_font_color=LINE_COLORS[name], annotation_font_size=10)
+        fig.add_hline(
+            y=getattr(t, name),
+            line_dash="dot",
+            line_color=LINE_COLORS[name],
+            opacity=0.5,
+            annotation_text=f"{label} {name}",
+            annotation_position="top left",
+            annotation_font_color=LINE_COLORS[name],
+            annotation_font_size=10,
+        )
 
 
 def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | None = None) -> go.Figure:
@@ -157,9 +169,21 @@ def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | 
     h = _thin(history)
     x = h["ts"].dt.tz_convert(zone) if len(h) else []
     fig = go.Figure()
-    for col, label in (("cpu_percent", "CPU"), ("memory_percent", "memory"), ("swap_percent", "swap"), ("disk_percent", "fullest disk")):
-        fig.add_trace(go.Scatter(x=x, y=h[col] if len(h) else [], name=label, mode="lines",
-                                 hovertemplate="%{y:.1f} %<extra>" + label + "</extra>"))
+    for col, label in (
+        ("cpu_percent", "CPU"),
+        ("memory_percent", "memory"),
+        ("swap_percent", "swap"),
+        ("disk_percent", "fullest disk"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=h[col] if len(h) else [],
+                name=label,
+                mode="lines",
+                hovertemplate="%{y:.1f} %<extra>" + label + "</extra>",
+            )
+        )
     _threshold_lines(fig, thresholds or {}, "cpu_percent", "CPU")
     fig.update_yaxes(range=[0, 100])
     return _layout(fig, "Usage", "%")
@@ -169,8 +193,15 @@ def load_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | N
     """1-minute load average divided by the core count."""
     h = _thin(history)
     x = h["ts"].dt.tz_convert(zone) if len(h) else []
-    fig = go.Figure(go.Scatter(x=x, y=h["load_per_core"] if len(h) else [], name="load per core", mode="lines",
-                               hovertemplate="%{y:.2f}<extra>load / core</extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=h["load_per_core"] if len(h) else [],
+            name="load per core",
+            mode="lines",
+            hovertemplate="%{y:.2f}<extra>load / core</extra>",
+        )
+    )
     _threshold_lines(fig, thresholds or {}, "load_per_core", "load")
     return _layout(fig, "Load average (1 min) per core", "load / core")
 
@@ -180,10 +211,21 @@ def io_figure(history: pd.DataFrame, zone: str) -> go.Figure:
     h = _thin(history)
     x = h["ts"].dt.tz_convert(zone) if len(h) else []
     fig = go.Figure()
-    for col, label in (("disk_read_bytes_per_s", "disk read"), ("disk_write_bytes_per_s", "disk write"),
-                       ("net_recv_bytes_per_s", "net received"), ("net_sent_bytes_per_s", "net sent")):
-        fig.add_trace(go.Scatter(x=x, y=h[col] if len(h) else [], name=label, mode="lines",
-                                 hovertemplate="%{y:.3s}B/s<extra>" + label + "</extra>"))
+    for col, label in (
+        ("disk_read_bytes_per_s", "disk read"),
+        ("disk_write_bytes_per_s", "disk write"),
+        ("net_recv_bytes_per_s", "net received"),
+        ("net_sent_bytes_per_s", "net sent"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=h[col] if len(h) else [],
+                name=label,
+                mode="lines",
+                hovertemplate="%{y:.3s}B/s<extra>" + label + "</extra>",
+            )
+        )
     return _layout(fig, "Disk and network throughput", "bytes/s")
 
 
@@ -194,16 +236,23 @@ def net_figure(net_history: pd.DataFrame, zone: str) -> go.Figure:
         for name, g in net_history.groupby("interface", sort=True):
             g = _thin(g)
             label = html.escape(str(name))
-            fig.add_trace(go.Scatter(
-                x=g["ts"].dt.tz_convert(zone), y=g["recv_bytes_per_s"].fillna(0) + g["sent_bytes_per_s"].fillna(0),
-                name=label, mode="lines", hovertemplate="%{y:.3s}B/s<extra>" + label + "</extra>",
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=g["ts"].dt.tz_convert(zone),
+                    y=g["recv_bytes_per_s"].fillna(0) + g["sent_bytes_per_s"].fillna(0),
+                    name=label,
+                    mode="lines",
+                    hovertemplate="%{y:.3s}B/s<extra>" + label + "</extra>",
+                )
+            )
     return _layout(fig, "Network per interface (sent + received)", "bytes/s")
 
 
 def cores_figure(snap: Snapshot) -> go.Figure:
     per = snap.cpu_per_core or []
-    fig = go.Figure(go.Bar(x=[f"core {i}" for i in range(len(per))], y=per, hovertemplate="%{y:.0f} %<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(x=[f"core {i}" for i in range(len(per))], y=per, hovertemplate="%{y:.0f} %<extra></extra>")
+    )
     fig.update_yaxes(range=[0, 100])
     return _layout(fig, "CPU per core", "%", height=220)
 
@@ -214,8 +263,15 @@ def processes_figure(procs: list[Any], by: str = "cpu") -> go.Figure:
     procs = list(reversed(procs))
     labels = [f"{html.escape(p.name or '')} ({p.pid})" for p in procs]
     hover = [html.escape(f"{p.user or ''}: {p.cmdline or ''}") for p in procs]
-    fig = go.Figure(go.Bar(x=[getattr(p, attr) or 0 for p in procs], y=labels, orientation="h",
-                           customdata=hover, hovertemplate="%{x:.1f} %<br>%{customdata}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=[getattr(p, attr) or 0 for p in procs],
+            y=labels,
+            orientation="h",
+            customdata=hover,
+            hovertemplate="%{x:.1f} %<br>%{customdata}<extra></extra>",
+        )
+    )
     return _layout(fig, f"Top processes by {by}", "", height=max(200, 24 * len(procs) + 80))
 
 
@@ -225,28 +281,56 @@ def processes_figure(procs: list[Any], by: str = "cpu") -> go.Figure:
 
 def processes_frame(procs: list[Any], zone: str) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"pid": p.pid, "user": p.user, "name": p.name, "cpu %": p.cpu_percent, "memory %": p.memory_percent,
-          "rss": p.rss_bytes, "started": _local(p.started, zone), "command": p.cmdline} for p in procs],
+        [
+            {
+                "pid": p.pid,
+                "user": p.user,
+                "name": p.name,
+                "cpu %": p.cpu_percent,
+                "memory %": p.memory_percent,
+                "rss": p.rss_bytes,
+                "started": _local(p.started, zone),
+                "command": p.cmdline,
+            }
+            for p in procs
+        ],
         columns=["pid", "user", "name", "cpu %", "memory %", "rss", "started", "command"],
     )
 
 
 def listeners_frame(snap: Snapshot) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"new": x.new, "proto": x.proto, "family": x.family, "address": x.address, "port": x.port,
-          "pid": x.pid, "process": x.process} for x in snap.listeners or []],
+        [
+            {
+                "new": x.new,
+                "proto": x.proto,
+                "family": x.family,
+                "address": x.address,
+                "port": x.port,
+                "pid": x.pid,
+                "process": x.process,
+            }
+            for x in snap.listeners or []
+        ],
         columns=["new", "proto", "family", "address", "port", "pid", "process"],
     )
 
 
 def users_frame(snap: Snapshot, logins: pd.DataFrame, zone: str, hostname: str | None = None) -> pd.DataFrame:
     m = match_logins(snap.users or [], logins, hostname=hostname)
-    out = pd.DataFrame({
-        "user": m["user"], "terminal": m["terminal"], "from": m["host"],
-        "since": [_local(t, zone) for t in m["started"]], "pid": m["pid"],
-        "login source IP": m["src_ip"], "method": m["method"],
-        "login time": [_local(t, zone) for t in m["login_ts"]], "matched by": m["matched_by"],
-    })
+    out = pd.DataFrame(
+        {
+            "user": m["user"],
+            "terminal": m["terminal"],
+            "from": m["host"],
+            "since": [_local(t, zone) for t in m["started"]],
+            "pid": m["pid"],
+            "login source IP": m["src_ip"],
+            "method": m["method"],
+            "login time": [_local(t, zone) for t in m["login_ts"]],
+            "matched by": m["matched_by"],
+        }
+    )
     return out
 
 
@@ -265,7 +349,7 @@ def _badge(lv: str | None) -> None:
 
 
 def _session_alive() -> bool:
-    from secdash.ui.auth import session_alive  # noqa: PLC0415 - written alongside; import lazily
+    from secdash.ui.auth import session_alive
 
     return bool(session_alive())
 
@@ -277,7 +361,9 @@ def render_live(sampler: Sampler | None = None) -> None:
     c1, c2, _ = st.columns([1, 2, 3])
     paused = c1.toggle("Pause", key="live_paused", help="Stop the automatic refresh")
     default = min(REFRESH_CHOICES, key=lambda v: abs(v - cfg.ui.refresh_seconds))
-    interval = c2.select_slider("Refresh every (seconds)", options=REFRESH_CHOICES, value=default, key="live_interval")
+    interval = c2.select_slider(
+        "Refresh every (seconds)", options=REFRESH_CHOICES, value=default, key="live_interval"
+    )
     run_every = None if paused else float(interval)
     fragment = st.fragment(_live_body, run_every=run_every)
     fragment(sampler, cfg)
@@ -295,58 +381,115 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
     thresholds = cfg.metrics.thresholds
     history = sampler.history()
 
-    st.caption(f"Sampled every {sampler.interval:g} s; history of the last {sampler.history_seconds / 60:g} min. "
-               f"Last sample {_local(snap.ts, zone):%H:%M:%S %Z}.")
+    st.caption(
+        f"Sampled every {sampler.interval:g} s; history of the last {sampler.history_seconds / 60:g} min. "
+        f"Last sample {_local(snap.ts, zone):%H:%M:%S %Z}."
+    )
     if snap.notes:
-        with st.expander("Some data is not available here (container or no privilege)", expanded=False, icon="⚠️"):
+        with st.expander(
+            "Some data is not available here (container or no privilege)", expanded=False, icon="⚠️"
+        ):
             st.text("\n".join(snap.notes))
 
     # --- headline metrics
     spark = history.tail(60)
     cols = st.columns(5)
     with cols[0]:
-        st.metric("CPU", fmt_pct(snap.cpu_percent), _delta(snap.cpu_percent, prev, "cpu_percent"), delta_color="inverse",
-                  chart_data=spark["cpu_percent"].fillna(0).tolist(), border=True)
+        st.metric(
+            "CPU",
+            fmt_pct(snap.cpu_percent),
+            _delta(snap.cpu_percent, prev, "cpu_percent"),
+            delta_color="inverse",
+            chart_data=spark["cpu_percent"].fillna(0).tolist(),
+            border=True,
+        )
         _badge(snap.levels.get("cpu_percent"))
     with cols[1]:
         load_txt = "—" if snap.load_1 is None else f"{snap.load_1:.2f} / {snap.cpu_count or '?'} cores"
-        st.metric("Load (1 min)", load_txt, _delta(snap.load_per_core, prev, "load_per_core", "num"), delta_color="inverse",
-                  chart_data=spark["load_per_core"].fillna(0).tolist(), border=True,
-                  help="1-minute load average against the number of logical cores (the delta is per core)")
+        st.metric(
+            "Load (1 min)",
+            load_txt,
+            _delta(snap.load_per_core, prev, "load_per_core", "num"),
+            delta_color="inverse",
+            chart_data=spark["load_per_core"].fillna(0).tolist(),
+            border=True,
+            help="1-minute load average against the number of logical cores (the delta is per core)",
+        )
         _badge(snap.levels.get("load_per_core"))
     with cols[2]:
-        st.metric("Memory", fmt_pct(snap.memory_percent), _delta(snap.memory_percent, prev, "memory_percent"), delta_color="inverse",
-                  chart_data=spark["memory_percent"].fillna(0).tolist(), border=True,
-                  help=f"{fmt_bytes(snap.memory_used_bytes)} used of {fmt_bytes(snap.memory_total_bytes)}")
+        st.metric(
+            "Memory",
+            fmt_pct(snap.memory_percent),
+            _delta(snap.memory_percent, prev, "memory_percent"),
+            delta_color="inverse",
+            chart_data=spark["memory_percent"].fillna(0).tolist(),
+            border=True,
+            help=f"{fmt_bytes(snap.memory_used_bytes)} used of {fmt_bytes(snap.memory_total_bytes)}",
+        )
         _badge(snap.levels.get("memory_percent"))
     with cols[3]:
-        st.metric("Swap", fmt_pct(snap.swap_percent), _delta(snap.swap_percent, prev, "swap_percent"), delta_color="inverse",
-                  border=True, help=f"{fmt_bytes(snap.swap_used_bytes)} used of {fmt_bytes(snap.swap_total_bytes)}")
+        st.metric(
+            "Swap",
+            fmt_pct(snap.swap_percent),
+            _delta(snap.swap_percent, prev, "swap_percent"),
+            delta_color="inverse",
+            border=True,
+            help=f"{fmt_bytes(snap.swap_used_bytes)} used of {fmt_bytes(snap.swap_total_bytes)}",
+        )
         _badge(snap.levels.get("swap_percent"))
     with cols[4]:
-        st.metric("Fullest disk", fmt_pct(snap.disk_percent), _delta(snap.disk_percent, prev, "disk_percent"), delta_color="inverse",
-                  border=True)
+        st.metric(
+            "Fullest disk",
+            fmt_pct(snap.disk_percent),
+            _delta(snap.disk_percent, prev, "disk_percent"),
+            delta_color="inverse",
+            border=True,
+        )
         _badge(snap.levels.get("disk_percent"))
     cols = st.columns(5)
     cols[0].metric("Disk read", fmt_bytes(snap.disk_read_bytes_per_s, True), border=True)
     cols[1].metric("Disk write", fmt_bytes(snap.disk_write_bytes_per_s, True), border=True)
-    cols[2].metric("Network in", fmt_bytes(snap.net_recv_bytes_per_s, True), border=True, help="all interfaces but loopback")
-    cols[3].metric("Network out", fmt_bytes(snap.net_sent_bytes_per_s, True), border=True, help="all interfaces but loopback")
-    cols[4].metric("Processes", "—" if snap.process_count is None else str(snap.process_count),
-                   _delta(snap.process_count, prev, "process_count", "count"), delta_color="off", border=True,
-                   help="uptime " + fmt_duration(snap.uptime_seconds) + (
-                       "" if snap.boot_time is None else f", booted {_local(snap.boot_time, zone):%Y-%m-%d %H:%M %Z}"))
+    cols[2].metric(
+        "Network in",
+        fmt_bytes(snap.net_recv_bytes_per_s, True),
+        border=True,
+        help="all interfaces but loopback",
+    )
+    cols[3].metric(
+        "Network out",
+        fmt_bytes(snap.net_sent_bytes_per_s, True),
+        border=True,
+        help="all interfaces but loopback",
+    )
+    cols[4].metric(
+        "Processes",
+        "—" if snap.process_count is None else str(snap.process_count),
+        _delta(snap.process_count, prev, "process_count", "count"),
+        delta_color="off",
+        border=True,
+        help="uptime "
+        + fmt_duration(snap.uptime_seconds)
+        + ("" if snap.boot_time is None else f", booted {_local(snap.boot_time, zone):%Y-%m-%d %H:%M %Z}"),
+    )
 
     # --- history charts
-    tab_usage, tab_load, tab_io, tab_net, tab_cores = st.tabs(["Usage", "Load", "Throughput", "Interfaces", "Cores"])
+    tab_usage, tab_load, tab_io, tab_net, tab_cores = st.tabs(
+        ["Usage", "Load", "Throughput", "Interfaces", "Cores"]
+    )
     with tab_usage:
-        st.plotly_chart(usage_figure(history, zone, thresholds), key="live_usage", config={"displayModeBar": False})
+        st.plotly_chart(
+            usage_figure(history, zone, thresholds), key="live_usage", config={"displayModeBar": False}
+        )
     with tab_load:
-        st.plotly_chart(load_figure(history, zone, thresholds), key="live_load", config={"displayModeBar": False})
+        st.plotly_chart(
+            load_figure(history, zone, thresholds), key="live_load", config={"displayModeBar": False}
+        )
     with tab_io:
         st.plotly_chart(io_figure(history, zone), key="live_io", config={"displayModeBar": False})
     with tab_net:
-        st.plotly_chart(net_figure(sampler.net_history(), zone), key="live_net", config={"displayModeBar": False})
+        st.plotly_chart(
+            net_figure(sampler.net_history(), zone), key="live_net", config={"displayModeBar": False}
+        )
     with tab_cores:
         st.plotly_chart(cores_figure(snap), key="live_cores", config={"displayModeBar": False})
 
@@ -355,22 +498,46 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
     with c1:
         st.subheader("Disks")
         st.dataframe(
-            pd.DataFrame([{"mount": d.mountpoint, "device": d.device, "type": d.fstype, "used": d.used_bytes,
-                           "size": d.total_bytes, "use %": d.percent} for d in snap.disks or []],
-                         columns=["mount", "device", "type", "used", "size", "use %"]),
-            hide_index=True, key="live_disks",
-            column_config={"use %": st.column_config.ProgressColumn("use %", min_value=0, max_value=100, format="%.1f %%"),
-                           "used": st.column_config.NumberColumn("used", format="bytes"),
-                           "size": st.column_config.NumberColumn("size", format="bytes")},
+            pd.DataFrame(
+                [
+                    {
+                        "mount": d.mountpoint,
+                        "device": d.device,
+                        "type": d.fstype,
+                        "used": d.used_bytes,
+                        "size": d.total_bytes,
+                        "use %": d.percent,
+                    }
+                    for d in snap.disks or []
+                ],
+                columns=["mount", "device", "type", "used", "size", "use %"],
+            ),
+            hide_index=True,
+            key="live_disks",
+            column_config={
+                "use %": st.column_config.ProgressColumn(
+                    "use %", min_value=0, max_value=100, format="%.1f %%"
+                ),
+                "used": st.column_config.NumberColumn("used", format="bytes"),
+                "size": st.column_config.NumberColumn("size", format="bytes"),
+            },
         )
     with c2:
         st.subheader("Network interfaces")
         st.dataframe(
-            pd.DataFrame([{"interface": n.interface, "received/s": n.recv_bytes_per_s, "sent/s": n.sent_bytes_per_s}
-                          for n in snap.net or []], columns=["interface", "received/s", "sent/s"]),
-            hide_index=True, key="live_nics",
-            column_config={"received/s": st.column_config.NumberColumn(format="bytes"),
-                           "sent/s": st.column_config.NumberColumn(format="bytes")},
+            pd.DataFrame(
+                [
+                    {"interface": n.interface, "received/s": n.recv_bytes_per_s, "sent/s": n.sent_bytes_per_s}
+                    for n in snap.net or []
+                ],
+                columns=["interface", "received/s", "sent/s"],
+            ),
+            hide_index=True,
+            key="live_nics",
+            column_config={
+                "received/s": st.column_config.NumberColumn(format="bytes"),
+                "sent/s": st.column_config.NumberColumn(format="bytes"),
+            },
         )
 
     # --- processes
@@ -402,10 +569,16 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
         n_new = int(lf["new"].sum()) if len(lf) else 0
         if n_new:
             st.warning(f"{n_new} listening socket(s) appeared since the dashboard started (highlighted).")
-        st.dataframe(lf.style.apply(_highlight_new, axis=1), hide_index=True, key="live_listeners",
-                     column_config={"new": st.column_config.CheckboxColumn("new", help="appeared since the dashboard started"),
-                                    "port": st.column_config.NumberColumn(format="%d"),
-                                    "pid": st.column_config.NumberColumn(format="%d")})
+        st.dataframe(
+            lf.style.apply(_highlight_new, axis=1),
+            hide_index=True,
+            key="live_listeners",
+            column_config={
+                "new": st.column_config.CheckboxColumn("new", help="appeared since the dashboard started"),
+                "port": st.column_config.NumberColumn(format="%d"),
+                "pid": st.column_config.NumberColumn(format="%d"),
+            },
+        )
 
     # --- logged-in users joined with the auth events
     st.subheader("Logged-in users")
@@ -417,7 +590,13 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
     elif not snap.users:
         st.caption("Nobody is logged in.")
     else:
-        st.dataframe(users_frame(snap, logins, zone, socket.gethostname()), hide_index=True, key="live_users",
-                     column_config={"since": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-                                    "login time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-                                    "pid": st.column_config.NumberColumn(format="%d")})
+        st.dataframe(
+            users_frame(snap, logins, zone, socket.gethostname()),
+            hide_index=True,
+            key="live_users",
+            column_config={
+                "since": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+                "login time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+                "pid": st.column_config.NumberColumn(format="%d"),
+            },
+        )
