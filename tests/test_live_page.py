@@ -319,3 +319,92 @@ def test_real_gate_without_login_shows_no_live_data(home, monkeypatch):
     at.run()
     assert len(at.metric) == 0 and len(at.dataframe) == 0 and len(at.get("plotly_chart")) == 0
     assert not sampler_calls
+
+
+BROWSER_SCRIPT = """
+import os, sys, types
+sys.path.insert(0, {root!r})
+fake = types.ModuleType("secdash.ui.auth")
+fake.session_alive = lambda: not os.path.exists({flag!r})
+fake.require_login = lambda role=None: None
+sys.modules["secdash.ui.auth"] = fake
+import streamlit as st
+from secdash.ui.live import render_live
+render_live()
+"""
+
+
+@pytest.mark.browser
+def test_browser_fragment_refreshes_and_rechecks_the_login(tmp_path, home):
+    """Real server + chromium: timed fragment reruns update the numbers, and once the session is
+    gone the next timed run replaces the data with the 'Session ended' notice."""
+    import os
+    import re
+    import subprocess
+    import time
+    import urllib.request
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("needs /usr/bin/chromium")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    flag = tmp_path / "session-ended"
+    script = tmp_path / "live_demo.py"
+    script.write_text(BROWSER_SCRIPT.format(root=str(ROOT), flag=str(flag)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (home / "config.toml").write_text("[ui]\nrefresh_seconds = 1\n")
+    env = dict(os.environ, SECDASH_HOME=str(home))
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(script),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("text=Listening sockets", timeout=30_000)
+            stamps: set[str] = set()
+            for _ in range(30):  # refresh every 1 s (config), sampler every 2 s
+                stamps.update(re.findall(r"Last sample (\d\d:\d\d:\d\d)", page.inner_text("body")))
+                if len(stamps) >= 2:
+                    break
+                page.wait_for_timeout(500)
+            assert len(stamps) >= 2, f"the fragment did not refresh: {stamps}"
+            flag.touch()
+            page.wait_for_selector(f"text={live.SESSION_ENDED}", timeout=20_000)
+            body = page.inner_text("body")
+            assert "Listening sockets" not in body and "Fullest disk" not in body
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
