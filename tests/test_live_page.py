@@ -24,7 +24,13 @@ def gate(monkeypatch):
     """Stand-in for secdash.ui.auth (the real gate is tested with the auth issue)."""
     state = {"alive": True, "require_login_calls": 0}
     fake = types.ModuleType("secdash.ui.auth")
-    fake.session_alive = lambda: state["alive"]
+
+    def session_alive():
+        state["alive_calls"] += 1
+        return state["alive"]
+
+    state["alive_calls"] = 0
+    fake.session_alive = session_alive
 
     def require_login(role=None):
         state["require_login_calls"] += 1
@@ -105,10 +111,20 @@ def test_session_ended_shows_no_data(gate, fake_sampler):
 
 def test_login_rechecked_on_every_run(gate, fake_sampler):
     at = _app()
-    assert len(at.metric) > 0
+    assert len(at.metric) > 0 and gate["alive_calls"] == 1
     gate["alive"] = False
     at.run()
+    # one full rerun (so the app's gate can show the login form), then the notice; no data
+    assert gate["alive_calls"] == 3
     assert len(at.metric) == 0 and [w.value for w in at.warning] == [live.SESSION_ENDED]
+    at.run()
+    assert gate["alive_calls"] == 4  # no rerun loop
+    gate["alive"] = True  # logged in again
+    at.run()
+    assert len(at.metric) == 10 and not at.warning
+    gate["alive"] = False
+    at.run()
+    assert gate["alive_calls"] == 7 and len(at.metric) == 0
 
 
 def test_filter_and_top_by_memory(gate, fake_sampler):

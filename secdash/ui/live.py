@@ -26,6 +26,7 @@ REFRESH_CHOICES = [1, 2, 5, 10, 15, 30, 60]
 MAX_CHART_POINTS = 600
 SESSION_ENDED = "Session ended — reload to log in"
 NO_AUTH_EVENTS = "auth events not available yet"
+_ENDED_KEY = "_live_session_ended"
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,10 +371,16 @@ def render_live(sampler: Sampler | None = None) -> None:
 
 
 def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
-    # The login is checked on every run, including timed reruns of this fragment.
+    # The login is checked on every run, including timed reruns of this fragment.  When the
+    # session has ended (logout elsewhere, timeout, account removed) no data is drawn; one full
+    # rerun lets the app's gate show the login form, and if we are still here, a notice.
     if not _session_alive():
+        if not st.session_state.get(_ENDED_KEY):
+            st.session_state[_ENDED_KEY] = True
+            st.rerun()
         st.warning(SESSION_ENDED)
         return
+    st.session_state.pop(_ENDED_KEY, None)
     sampler = sampler or get_sampler()
     snap = sampler.latest() or sampler.sample()
     prev = sampler.previous()
