@@ -56,6 +56,7 @@ class AuthError(SecdashError):
 
 _thread_locks: dict[str, threading.RLock] = {}
 _thread_locks_guard = threading.Lock()
+_lock_depth: dict[str, int] = {}  # guarded by the per-home RLock
 
 
 def ensure_home(home: Path | str) -> Path:
@@ -73,10 +74,22 @@ def locked(home: Path | str) -> Iterator[None]:
     with _thread_locks_guard:
         tlock = _thread_locks.setdefault(key, threading.RLock())
     with tlock:
+        depth = _lock_depth.get(key, 0)
+        if depth:  # re-entered by the same thread: it already holds the flock
+            _lock_depth[key] = depth + 1
+            try:
+                yield
+            finally:
+                _lock_depth[key] -= 1
+            return
         fd = os.open(home / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            _lock_depth[key] = 1
+            try:
+                yield
+            finally:
+                _lock_depth[key] = 0
         finally:
             os.close(fd)  # releases the flock
 
