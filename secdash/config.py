@@ -88,12 +88,20 @@ class TimeConfig:
 class StoreConfig:
     # Delete events older than this many days on ingest; 0 keeps everything.
     retention_days: int = 0
+    # The DuckDB file of the event store. Empty: events.duckdb in the data directory.
+    path: str = ""
+    # Seconds to keep retrying while another process holds the store (then a clear error).
+    busy_timeout_seconds: float = 5.0
 
 
 @dataclass
 class IngestConfig:
     # Seconds between two incremental ingest runs of the dashboard's background thread.
     interval_seconds: float = 5.0
+    # Run that background ingest in the dashboard process at all (off: cron runs `ingest`).
+    background: bool = True
+    # Also ingest the dashboard's own audit log (its login failures are security events).
+    audit_log: bool = True
 
 
 @dataclass
@@ -263,6 +271,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"auth.cookie_name: use 1-64 letters, digits, '_' or '-', got {cfg.auth.cookie_name!r}")
     if cfg.auth.proxy_header and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", cfg.auth.proxy_header):
         raise ConfigError(f"auth.proxy_header: not a header name: {cfg.auth.proxy_header!r}")
+    if cfg.store.busy_timeout_seconds <= 0:
+        raise ConfigError(f"store.busy_timeout_seconds: must be greater than 0, got {cfg.store.busy_timeout_seconds}")
     if cfg.store.retention_days < 0:
         raise ConfigError(f"store.retention_days: must be 0 (keep all) or more, got {cfg.store.retention_days}")
     known_metrics = sorted(_default_thresholds())
