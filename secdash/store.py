@@ -165,6 +165,7 @@ class _Registry:
 
 
 _REG = _Registry()
+_MIGRATE_LOCK = threading.Lock()
 
 
 class Store:
@@ -271,8 +272,8 @@ class Store:
                     self._ready = True
                     return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection(read_only=False) as con:
-            migrate(con)
+        with _MIGRATE_LOCK, self._connection(read_only=False) as con:
+            migrate(con)  # re-reads the version: another thread may have done it meanwhile
         self._ready = True
 
     # -- writing ----------------------------------------------------------------------------
