@@ -25,7 +25,7 @@ import polars as pl
 from secdash.errors import SourceError
 from secdash.parse import MONTHS, YearState, end_year, parse_lines, parse_records
 
-BATCH_BYTES = 16 << 20  # bytes read per batch: bounds memory whatever the file size
+BATCH_BYTES = 8 << 20  # bytes read per batch (~75k lines): bounds memory whatever the file size
 MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is cut here (the parser then flags it truncated)
 FINGERPRINT_BYTES = 1024
 
