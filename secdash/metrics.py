@@ -754,16 +754,21 @@ class Sampler:
         if denied:
             notes.append(f"{denied} processes could not be read fully (needs privilege)")
 
+    def _user(self, entry: _ProcEntry) -> str:
+        if entry.user is None:
+            try:
+                entry.user = self._username(entry.proc)
+            except Exception as exc:
+                kind = _exc_kind(exc)
+                if kind is None:
+                    raise
+                entry.user = NEEDS_PRIVILEGE if kind == "denied" else ""
+        return entry.user
+
     def _info(self, entry: _ProcEntry, pid: int) -> ProcessInfo:
         """Full row for one process (user and command line are read on demand, then kept)."""
         proc = entry.proc
-        if entry.user is None:
-            try:
-                entry.user = self._username(proc)
-            except Exception as exc:
-                if _exc_kind(exc) is None:
-                    raise
-                entry.user = NEEDS_PRIVILEGE if _exc_kind(exc) == "denied" else ""
+        self._user(entry)
         if entry.cmdline is None:
             try:
                 entry.cmdline = " ".join(proc.cmdline())
@@ -818,13 +823,8 @@ class Sampler:
         for pid, entry in items:
             if len(out) >= n:
                 break
-            if q:
-                if q not in (entry.name or "").lower():
-                    info = self._info(entry, pid)
-                    if q not in (info.user or "").lower():
-                        continue
-                    out.append(info)
-                    continue
+            if q and q not in (entry.name or "").lower() and q not in self._user(entry).lower():
+                continue
             out.append(self._info(entry, pid))
         return out
 

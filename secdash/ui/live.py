@@ -453,7 +453,7 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
             border=True,
         )
         _badge(snap.levels.get("disk_percent"))
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Disk read", fmt_bytes(snap.disk_read_bytes_per_s, True), border=True)
     cols[1].metric("Disk write", fmt_bytes(snap.disk_write_bytes_per_s, True), border=True)
     cols[2].metric(
@@ -474,9 +474,12 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
         _delta(snap.process_count, prev, "process_count", "count"),
         delta_color="off",
         border=True,
-        help="uptime "
-        + fmt_duration(snap.uptime_seconds)
-        + ("" if snap.boot_time is None else f", booted {_local(snap.boot_time, zone):%Y-%m-%d %H:%M %Z}"),
+    )
+    cols[5].metric(
+        "Uptime",
+        fmt_duration(snap.uptime_seconds),
+        border=True,
+        help=None if snap.boot_time is None else f"booted {_local(snap.boot_time, zone):%Y-%m-%d %H:%M %Z}",
     )
 
     # --- history charts
