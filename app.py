@@ -2,8 +2,11 @@
 import streamlit as st
 
 from secdash.ui.auth import require_login
-from secdash.ui.shell import pages_for
+from secdash.ui.shell import pages_for, render_nav
 
 st.set_page_config(page_title="secdash", page_icon=":material/shield:", layout="wide")
 user = require_login()
-st.navigation(pages_for(user.role)).run()
+pages = pages_for(user.role)
+current = st.navigation(pages, position="hidden")
+render_nav(pages)
+current.run()

@@ -34,7 +34,7 @@ def _leaves(at: AppTest) -> list[tuple[str, str]]:
     out = []
     for root in (at.main, at.sidebar):
         for e in root:
-            if e.type in ("main", "sidebar", "form", "vertical", "horizontal", "block"):
+            if e.type in ("main", "sidebar", "form", "vertical", "horizontal", "block", "flex_container", "empty"):
                 continue
             text = getattr(e, "label", None)
             if text is None:

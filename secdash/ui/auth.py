@@ -37,6 +37,7 @@ _ERROR = "_secdash_login_error"
 _NOTICE = "_secdash_login_notice"
 _SET_COOKIE = "_secdash_cookie_set"
 _DELETE_COOKIE = "_secdash_cookie_delete"
+_FORM_GEN = "_secdash_login_form"
 _LIB_KEYS = ("name", "username", "authentication_status", "email", "roles")
 
 GENERIC_FAILURE = "Invalid username or password."
@@ -86,6 +87,7 @@ def _clear_state(*, logout: bool) -> None:
         st.session_state.pop(key, None)
     for key in _LIB_KEYS:
         st.session_state[key] = None
+    st.session_state[_FORM_GEN] = st.session_state.get(_FORM_GEN, 0) + 1
     if logout:
         # streamlit-authenticator: no cookie re-login in this browser session any more.
         st.session_state["logout"] = True
@@ -194,7 +196,7 @@ def _end_session(cfg: Config, check: core.SessionCheck) -> None:
         audit.record(cfg.home, "session_revoked", user=username, ip=client_ip(cfg), reason=check.reason)
         st.session_state[_NOTICE] = "Your session is no longer valid. Please log in again."
     _clear_state(logout=True)
-    st.session_state[_DELETE_COOKIE] = True
+    st.session_state[_DELETE_COOKIE] = 1
 
 
 def logout() -> None:
@@ -204,7 +206,7 @@ def logout() -> None:
     _sessions(cfg).revoke(st.session_state.get(_SID))
     audit.record(cfg.home, "logout", user=user.username if user else None, ip=client_ip(cfg))
     _clear_state(logout=True)
-    st.session_state[_DELETE_COOKIE] = True
+    st.session_state[_DELETE_COOKIE] = 1
 
 
 def _sidebar(cfg: Config, key: str, user: CurrentUser, now: float) -> None:
@@ -228,37 +230,58 @@ def _sidebar(cfg: Config, key: str, user: CurrentUser, now: float) -> None:
             )
 
 
-def _login_screen(cfg: Config, key: str) -> None:
+def _login_screen(cfg: Config, key: str) -> bool:
+    """Draw the login form (in a placeholder); True when a login succeeded during this run."""
     import streamlit_authenticator as stauth
 
     users = core.load_users(cfg.home)
-    authenticator = stauth.Authenticate(
-        core.credentials_for_library(users),  # a dict: the library never writes our users file
-        cfg.auth.cookie_name,
-        key,
-        cookie_expiry_days=cfg.auth.absolute_timeout_hours / 24.0,
-        auto_hash=False,
-        login_sleep_time=0,  # our throttle limits guessing; no sleep on every render
-    )
-    authenticator.authentication_controller = _Controller(cfg)
-    cookies = authenticator.cookie_controller.cookie_model
-    cookies.set_cookie = lambda: None  # set after the rerun, carrying our session id
-    if st.session_state.pop(_DELETE_COOKIE, False):
-        try:
-            cookies.cookie_manager.delete(cfg.auth.cookie_name, key="secdash-cookie-delete")
-        except KeyError:
-            pass
-    notice = st.session_state.pop(_NOTICE, None)
-    if notice:
-        st.info(notice)
-    authenticator.login(location="main", key="secdash-login", clear_on_submit=True)
-    if st.session_state.get(_SID):
-        st.rerun()  # logged in: start again through the gate, now with a session
-    error = st.session_state.pop(_ERROR, None)
-    if error:
-        st.error(error)
-    if not users:
-        st.info("No account exists yet. Create one with: python -m secdash setup")
+    box = st.empty()
+    with box.container():
+        authenticator = stauth.Authenticate(
+            core.credentials_for_library(users),  # a dict: the library never writes our users file
+            cfg.auth.cookie_name,
+            key,
+            cookie_expiry_days=cfg.auth.absolute_timeout_hours / 24.0,
+            auto_hash=False,
+            login_sleep_time=0,  # our throttle limits guessing; no sleep on every render
+        )
+        authenticator.authentication_controller = _Controller(cfg)
+        cookies = authenticator.cookie_controller.cookie_model
+        cookies.set_cookie = lambda: None  # set once logged in, carrying our session id
+        _delete_cookie(cfg, cookies.cookie_manager)
+        notice = st.session_state.pop(_NOTICE, None)
+        if notice:
+            st.info(notice)
+        # A new form key after each logout: fresh widgets, nothing typed earlier is kept.
+        form_key = f"secdash-login-{st.session_state.get(_FORM_GEN, 0)}"
+        authenticator.login(location="main", key=form_key, clear_on_submit=True)
+        if st.session_state.get(_SID):
+            box.empty()  # logged in (form or cookie): the page renders in this same run
+            return True
+        error = st.session_state.pop(_ERROR, None)
+        if error:
+            st.error(error)
+        if not users:
+            st.info("No account exists yet. Create one with: python -m secdash setup")
+    return False
+
+
+def _delete_cookie(cfg: Config, manager) -> None:
+    """After logout or an ended session: delete the browser's cookie (it is already useless:
+    its server-side session is gone). Repeated for a few runs until the browser reports it gone,
+    because a rerun can unmount the component before its script ran."""
+    runs = st.session_state.get(_DELETE_COOKIE, 0)
+    if not runs:
+        return
+    live = manager.cookies if isinstance(manager.cookies, dict) else {}
+    if runs > 5 or (live and cfg.auth.cookie_name not in live):
+        st.session_state.pop(_DELETE_COOKIE, None)
+        return
+    st.session_state[_DELETE_COOKIE] = runs + 1
+    try:
+        manager.delete(cfg.auth.cookie_name, key="secdash-cookie-delete")
+    except KeyError:  # the library's manager only knows cookies it has read
+        pass
 
 
 def _enforce_role(user: CurrentUser, role: str | None) -> CurrentUser:
@@ -306,9 +329,11 @@ def require_login(role: str | None = None) -> CurrentUser:
         _end_session(cfg, check)
     elif st.session_state.get(_USER) is not None:
         _clear_state(logout=False)
-    _login_screen(cfg, key)
-    st.stop()
-    raise AssertionError("unreachable")  # pragma: no cover
+    if not _login_screen(cfg, key):
+        st.stop()
+    user = st.session_state[_USER]
+    _sidebar(cfg, key, user, now)
+    return _enforce_role(user, role)
 
 
 def current_user() -> CurrentUser | None:

@@ -24,3 +24,11 @@ def pages_for(role: str) -> list:
         if role in roles:
             out.append(st.Page(path, title=title, icon=icon, default=(i == 0)))
     return out
+
+
+def render_nav(pages: list) -> None:
+    """Sidebar links to ``pages`` (st.navigation runs hidden: client.showSidebarNavigation is off
+    so that a direct page request on a fresh server lists nothing before the login)."""
+    with st.sidebar:
+        for page in pages:
+            st.page_link(page)
