@@ -126,3 +126,28 @@ def empty_frame() -> pl.DataFrame:
 
 def to_events(df: pl.DataFrame) -> list[Event]:
     return [Event(**row) for row in df.select(list(SCHEMA)).iter_rows(named=True)]
+
+
+def markdown() -> str:
+    """The event model as Markdown (docs/events.md is generated from this)."""
+    from secdash.patterns import load_families
+
+    out = ["# Event model", "", "Generated from `secdash/events.py` and `secdash/patterns/*.toml`",
+           "(`./test.sh tests/test_docs.py --regen` rewrites it).", "",
+           "One record per non-blank input line; nothing is dropped. Empty means null.", "",
+           "## Columns", "", "| column | type | meaning |", "| --- | --- | --- |"]
+    for name, (dtype, meaning) in COLUMNS.items():
+        out.append(f"| `{name}` | {dtype} | {meaning} |")
+    by_event: dict[str, list[str]] = {}
+    for fam in load_families():
+        for p in fam.patterns:
+            by_event.setdefault(p.event, []).append(p.id)
+    out += ["", "## Event types", "", "| event | default outcome | meaning | patterns |", "| --- | --- | --- | --- |"]
+    for name, (outcome, meaning) in EVENTS.items():
+        pats = ", ".join(f"`{p}`" for p in by_event.get(name, [])) or "-"
+        out.append(f"| `{name}` | {outcome} | {meaning} | {pats} |")
+    out += ["", "## Pattern families", "", "| family | programs | patterns | description |", "| --- | --- | --- | --- |"]
+    for fam in load_families():
+        progs = ", ".join(fam.programs)
+        out.append(f"| `{fam.name}` | {progs} | {len(fam.patterns)} | {fam.description} |")
+    return "\n".join(out) + "\n"
