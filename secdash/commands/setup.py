@@ -63,7 +63,38 @@ def _step_first_admin(ctx: dict) -> None:
 # "cfg", "args", "say") and must be safe to run on every start.
 # ---------------------------------------------------------------------------------------------
 
-STEPS = [_step_home, _step_secrets, _step_first_admin]
+def _step_data(ctx: dict) -> None:
+    """Events for the dashboard: ingest the readable configured logs, or demo data when none is.
+
+    Runs once: when the store already holds events, the dashboard's background ingester keeps it
+    current from then on.
+    """
+    import time
+
+    from secdash import demo
+    from secdash.ingest import ingest_config
+    from secdash.store import Store
+
+    cfg = ctx["cfg"]
+    store = Store.from_config(cfg)
+    if store.exists() and store.count_events() > 0:
+        return
+    if demo.needed(cfg):
+        ctx["say"]("no readable auth log among [sources] paths " + ", ".join(cfg.sources.paths) +
+                   ": loading a generated month of DEMO data (python -m secdash demo)")
+        result = demo.create(cfg.home)
+        ctx["say"](f"demo data: {result.events:,} events for {len(result.hosts)} hosts")
+        return
+    started = time.monotonic()
+    ctx["say"]("first ingest of " + ", ".join(cfg.sources.paths) + " (later runs only read new lines)")
+    reports = ingest_config(cfg)
+    for r in reports:
+        if r.error and not r.missing:
+            ctx["say"](f"  {r.source}: {r.error}")
+    ctx["say"](f"ingested {sum(r.events for r in reports):,} events in {time.monotonic() - started:.1f} s")
+
+
+STEPS = [_step_home, _step_secrets, _step_first_admin, _step_data]
 
 
 def run(args) -> int:
