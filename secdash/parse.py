@@ -37,17 +37,25 @@ _MON = "(?:" + "|".join(MONTHS) + ")"
 _CLASSIC = _MON + r" [ 0-9]?[0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}"
 _ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 _NAME = r"[^ :\[\]]+"
+# Between stamp and host: FreeBSD "<10.5>" priority tags. Before the program: busybox facility.level.
+_PRI_TAG = r"(?:<[0-9]{1,3}(?:\.[0-9]{1,3})?> )?"
+_FACILITY = (r"(?:(?:auth|authpriv|daemon|user|kern|mail|cron|syslog|security|local[0-7])"
+             r"\.(?:emerg|alert|crit|err|error|warn|warning|notice|info|debug) )?")
 # The header regex captures only the header (group _h); the message is the rest of the line.
 # Not running the capture engine over the message halves the cost of this step.
+# Accepted: one or more spaces after the stamp (macOS writes two; an empty host leaves two),
+# "prog[pid]:", "prog:", "[prog]:", "[prog]" and rsyslog's colon-less "prog[pid] ".
 HEADER_RE = (
-    r"^(?P<_h>(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) "
-    r"(?:(?P<host>" + _NAME + r") )?(?P<program>" + _NAME + r")(?:\[(?P<pid>[0-9]{1,10})\])?: ?)"
+    r"^(?P<_h>(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) +" + _PRI_TAG
+    + r"(?:(?P<host>" + _NAME + r") )?" + _FACILITY + r"\[?(?P<program>" + _NAME + r")"
+    r"(?:\[(?P<pid>[0-9]{1,10})\](?:: ?| )|\]:? ?|: ?))"
 )
+# RFC 5424; the "<PRI>1 " prefix may be missing when a relay stripped it (the stamp is then required).
 RFC5424_RE = (
-    r"^<[0-9]{1,3}>1 (?P<its>[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) (?P<pid>[^ ]+) [^ ]+ "
-    r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
+    r"^(?:<[0-9]{1,3}>1 )?(?P<its>-|[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) "
+    r"(?P<pid>[^ ]+) [^ ]+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
 )
-TS_HOST_RE = r"^(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) (?P<host>[^ ]+) (?P<msg>.*)$"
+TS_HOST_RE = r"^(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) +(?P<host>[^ ]+) (?P<msg>.*)$"
 NO_TS_RE = r"^(?P<host>" + _NAME + r") (?P<program>" + _NAME + r")\[(?P<pid>[0-9]{1,10})\]: ?(?P<msg>.*)$"
 REPEAT_RE = r"^message repeated (?P<n>[0-9]{1,9}) times: \[ ?(?P<inner>.*)\]$"
 SOLARIS_RE = r"^\[ID [0-9]+ [a-z0-9]+\.[a-z]+\] "
@@ -347,17 +355,26 @@ def parse_lines(lines, *, tz: str = "UTC", now: dt.datetime | None = None, sourc
     Blank lines are skipped (their numbers are not reused). Classic stamps take their year from
     ``year_state`` when given (and it is advanced), else from ``now`` (required then).
     """
+    return finish(prepare(lines, first_line), tz=tz, now=now, source=source, year_state=year_state)
+
+
+def prepare(lines, first_line: int = 1) -> pl.DataFrame:
+    """The time-independent, expensive half of parsing: header split and classification.
+
+    Needs no state from earlier batches, so batches can be prepared in parallel (see
+    :func:`secdash.sources.parse_batches`); :func:`finish` then adds the times in order.
+    """
     raw = lines if isinstance(lines, pl.Series) else pl.Series("raw", lines, dtype=pl.String)
     numbered = pl.DataFrame({"raw": raw}).with_row_index("line", offset=first_line)
     numbered = numbered.filter(pl.col("raw").str.strip_chars(" \t\r\n") != "")
     parts = split_lines(numbered.get_column("raw"))
     parts = parts.with_columns(numbered.get_column("line").cast(pl.Int64).alias("line"))
-    return finish(parts, tz=tz, now=now, source=source, year_state=year_state)
+    return classify(parts)
 
 
 def finish(parts: pl.DataFrame, *, tz: str, now: dt.datetime | None, source: str | None,
            year_state: YearState | None) -> pl.DataFrame:
-    """Header parts -> typed events: years, time zones, classification, column order."""
+    """Prepared rows -> typed events: years of classic stamps, time zones, column order."""
     cts = parts.get_column("cts")
     if year_state is None:
         if cts.null_count() < len(cts):
@@ -383,7 +400,6 @@ def finish(parts: pl.DataFrame, *, tz: str, now: dt.datetime | None, source: str
         .otherwise("flags").alias("flags"),
         pl.lit(source, dtype=pl.String).alias("source"),
     )
-    df = classify(df.drop("cts", "its", "_year", "_iso"))
     return df.select([pl.col(c).cast(t) for c, t in SCHEMA.items()])
 
 
