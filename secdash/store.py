@@ -499,6 +499,7 @@ class Filters:
     hosts: Sequence[str] = ()
     programs: Sequence[str] = ()
     text: str | None = None  # case-insensitive substring of the message (no wildcards)
+    pids: Sequence[int] = ()  # process ids (with hosts: one session)
     sort: str = "ts"
     descending: bool = True
     limit: int | None = 1000
@@ -511,7 +512,7 @@ class Filters:
             v = getattr(self, key)
             if v is not None:
                 out[key] = v.isoformat()
-        for key in ("users", "ips", "events", "outcomes", "hosts", "programs"):
+        for key in ("users", "ips", "events", "outcomes", "hosts", "programs", "pids"):
             v = list(getattr(self, key))
             if v:
                 out[key] = v
@@ -578,6 +579,9 @@ def where_clause(f: Filters) -> tuple[str, list[Any]]:
         values = [v for v in values if v is not None]
         if values:
             parts.append(members(col, values))
+    if f.pids:
+        parts.append(f"pid IN ({', '.join('?' for _ in f.pids)})")
+        params.extend(int(p) for p in f.pids)
     if f.text:
         parts.append("message ILIKE ? ESCAPE '\\'")
         params.append("%" + escape_like(f.text) + "%")
