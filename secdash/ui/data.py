@@ -1,0 +1,296 @@
+"""Cached store access for all pages: one Store per database file, cached queries keyed by filters.
+
+Every page gets its data here (pages never import duckdb/polars):
+
+- :func:`get_config` / :func:`get_store` -- the configuration and the process's Store object;
+- :func:`ensure_background_ingest` -- starts the process's background ingester once
+  (``st.cache_resource``); returns it (or None when ``ingest.background`` is off);
+- cached wrappers (``query_events``, ``timeline``, ``top_ips``, ``count_by``, ...) keyed by the
+  store path, a canonical text of the :class:`~secdash.store.Filters` and a *data version*.
+  The version changes when the background ingester stores new events, so new data shows up on
+  the next rerun; a short TTL covers writers in other processes (cron ``secdash ingest``).
+- :func:`overview` -- event totals, the demo flag, and source problems for empty/error states.
+
+Results are pandas DataFrames (times tz-aware UTC); convert to the display zone when drawing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import streamlit as st
+
+from secdash import store as core
+from secdash.config import Config
+from secdash.config import load as load_config
+from secdash.store import Filters, Store
+
+TTL = 60  # seconds: other processes may write the store (cron ingest)
+_MAX = 128
+
+
+def get_config() -> Config:
+    return load_config()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str, timeout: float) -> Store:
+    return Store(path, timeout=timeout)
+
+
+def get_store(cfg: Config | None = None) -> Store:
+    """The Store of the configured data directory (one object per file and process)."""
+    cfg = cfg or get_config()
+    s = Store.from_config(cfg)
+    return _store(str(s.path), float(s.timeout))
+
+
+@st.cache_resource(show_spinner=False)
+def _background(path: str, _cfg: Config):
+    from secdash.ingest import start_background_ingest
+
+    return start_background_ingest(_cfg)
+
+
+def ensure_background_ingest(cfg: Config | None = None):
+    """Start the background ingester of this process once; None when it is configured off."""
+    cfg = cfg or get_config()
+    if not cfg.ingest.background:
+        return None
+    bg = _background(str(get_store(cfg).path), cfg)
+    if not bg.is_alive():  # stopped (tests, shutdown): start a new one
+        _background.clear()
+        bg = _background(str(get_store(cfg).path), cfg)
+    return bg
+
+
+def data_version(cfg: Config | None = None) -> int:
+    """Changes whenever this process's background ingester stored new events."""
+    cfg = cfg or get_config()
+    if not cfg.ingest.background:
+        return 0
+    if not _background_started(cfg):
+        return 0
+    bg = _background(str(get_store(cfg).path), cfg)
+    with bg.lock:
+        return int(bg.new_events)
+
+
+def filters_key(f: Filters) -> str:
+    """A canonical text of a Filters value (the cache key)."""
+    d = asdict(f)
+    for k in ("since", "until"):
+        if d[k] is not None:
+            d[k] = core._utc(d[k]).isoformat()
+    for k, v in d.items():
+        if isinstance(v, (list, tuple)):
+            d[k] = sorted(str(x) for x in v) if k not in ("sort",) else v
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def filters_from_key(key: str) -> Filters:
+    d = json.loads(key)
+    for k in ("since", "until"):
+        if d[k] is not None:
+            d[k] = dt.datetime.fromisoformat(d[k])
+    for k in ("users", "ips", "events", "outcomes", "hosts", "programs"):
+        d[k] = tuple(d[k])
+    d["pids"] = tuple(int(p) for p in d.get("pids", ()))
+    return Filters(**d)
+
+
+def _ctx(f: Filters | None, cfg: Config | None) -> tuple[str, float, str, int]:
+    cfg = cfg or get_config()
+    s = get_store(cfg)
+    return str(s.path), float(s.timeout), filters_key(f or Filters()), data_version(cfg)
+
+
+# -- cached queries: (path, timeout, filters key, version) -> frame --------------------------------
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _query_events(path: str, timeout: float, key: str, version: int):
+    return _store(path, timeout).query_events(filters_from_key(key))
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _count(path: str, timeout: float, key: str, version: int) -> int:
+    return _store(path, timeout).count_events(filters_from_key(key))
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _timeline(path: str, timeout: float, key: str, version: int, by: str | None):
+    df = _store(path, timeout).timeline(filters_from_key(key), by=by)
+    return df, int(df.attrs.get("bucket_seconds", 3600))
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _count_by(path: str, timeout: float, key: str, version: int, column: str, n: int | None):
+    return _store(path, timeout).count_by(column, filters_from_key(key), n)
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _rollup(path: str, timeout: float, key: str, version: int, kind: str, n: int | None):
+    s = _store(path, timeout)
+    f = filters_from_key(key)
+    return s.user_rollup(f, n) if kind == "user" else s.ip_rollup(f, n)
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _hour_weekday(path: str, timeout: float, key: str, version: int, tz: str):
+    return _store(path, timeout).hour_weekday(filters_from_key(key), tz=tz)
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _pairs(path: str, timeout: float, key: str, version: int, a: str, b: str, n: int | None):
+    """Events per (a, b) value pair, most first (two whitelisted columns)."""
+    if a not in core.GROUPABLE or b not in core.GROUPABLE:
+        raise core.FilterError(f"cannot group by {a!r}, {b!r}")
+    f = filters_from_key(key)
+    where, params = core.where_clause(f)
+    sql = (f"SELECT {core.q(a)} AS a, {core.q(b)} AS b, sum(count)::BIGINT AS events FROM events{where} "
+           "GROUP BY 1, 2 ORDER BY events DESC, a NULLS LAST, b NULLS LAST")
+    if n is not None:
+        sql += " LIMIT ?"
+        params = [*params, int(n)]
+    with _store(path, timeout).read() as con:
+        return core._frame(con, sql, params)
+
+
+@st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
+def _distinct(path: str, timeout: float, version: int, column: str, limit: int) -> list[str]:
+    return _store(path, timeout).distinct_values(column, None, limit=limit)
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def _summary(path: str, timeout: float, version: int) -> dict:
+    s = _store(path, timeout)
+    with s.read() as con:
+        return core.summary(con)
+
+
+@st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
+def _source_status(path: str, timeout: float, version: int):
+    s = _store(path, timeout)
+    with s.read() as con:
+        return core.source_status(con)
+
+
+def query_events(f: Filters, cfg: Config | None = None):
+    """(rows of the page ``f.limit``/``f.offset``, newest first by default; total matches)."""
+    return _query_events(*_ctx(f, cfg))
+
+
+def count_events(f: Filters, cfg: Config | None = None) -> int:
+    return _count(*_ctx(f, cfg))
+
+
+def timeline(f: Filters, by: str | None = "outcome", cfg: Config | None = None):
+    """(frame bucket/key/events, bucket width in seconds); the width adapts to the range."""
+    return _timeline(*_ctx(f, cfg), by)
+
+
+def count_by(column: str, f: Filters, n: int | None = None, cfg: Config | None = None):
+    return _count_by(*_ctx(f, cfg), column, n)
+
+
+def top_users(f: Filters, n: int = 10, cfg: Config | None = None):
+    return _rollup(*_ctx(f, cfg), "user", n)
+
+
+def top_ips(f: Filters, n: int = 10, cfg: Config | None = None):
+    return _rollup(*_ctx(f, cfg), "src_ip", n)
+
+
+def hour_weekday(f: Filters, tz: str = "UTC", cfg: Config | None = None):
+    return _hour_weekday(*_ctx(f, cfg), tz)
+
+
+def pairs(f: Filters, a: str, b: str, n: int | None = None, cfg: Config | None = None):
+    """Events per (a, b): columns a, b, events."""
+    return _pairs(*_ctx(f, cfg), a, b, n)
+
+
+def distinct_values(column: str, limit: int = 1000, cfg: Config | None = None) -> list[str]:
+    """Values of a column over all events, most frequent first (for filter widgets)."""
+    path, timeout, _, version = _ctx(None, cfg)
+    return _distinct(path, timeout, version, column, limit)
+
+
+def get_event(event_id: int, cfg: Config | None = None) -> dict | None:
+    return get_store(cfg).get_event(int(event_id))
+
+
+@dataclass
+class StoreState:
+    events: int
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
+    demo: bool
+    problems: list[str]  # unreadable sources / ingest errors (for a warning)
+
+
+def overview(cfg: Config | None = None) -> StoreState:
+    """Totals, demo flag and source problems (cached; for empty and error states)."""
+    cfg = cfg or get_config()
+    path, timeout, _, version = _ctx(None, cfg)
+    summ = _summary(path, timeout, version)
+    demo = bool(summ.get("demo"))
+    if not demo:
+        try:
+            from secdash.demo import is_demo
+
+            demo = is_demo(cfg.home)
+        except Exception:  # noqa: BLE001
+            pass
+    problems: list[str] = []
+    try:
+        status = _source_status(path, timeout, version)
+        if "last_error" in status:
+            for source, err in status[["source", "last_error"]].drop_duplicates().itertuples(index=False):
+                if isinstance(err, str) and err:
+                    problems.append(f"{source}: {err}")
+    except Exception:  # noqa: BLE001 - the status is optional
+        pass
+    if cfg.ingest.background:
+        bg = _background(str(get_store(cfg).path), cfg) if _background_started(cfg) else None
+        if bg is not None:
+            with bg.lock:
+                if bg.last_error and bg.last_error not in problems:
+                    problems.append(bg.last_error)
+                for r in bg.last_reports:
+                    if r.error and r.missing and summ["events"] == 0:
+                        problems.append(f"{r.source}: {r.error}")
+    return StoreState(int(summ["events"]), summ.get("first_ts"), summ.get("last_ts"), demo,
+                      list(dict.fromkeys(problems)))
+
+
+def _background_started(cfg: Config) -> bool:
+    from secdash import ingest
+
+    try:
+        key = str(get_store(cfg).path.resolve())
+    except OSError:
+        return False
+    return key in getattr(ingest, "_BACKGROUND", {})
+
+
+def export_tmp_dir(cfg: Config | None = None) -> Path:
+    """``<data dir>/tmp`` (mode 0700) for export files being written."""
+    cfg = cfg or get_config()
+    d = Path(cfg.home) / "tmp"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return d
+
+
+def clear_caches() -> None:
+    for fn in (_query_events, _count, _timeline, _count_by, _rollup, _hour_weekday, _pairs, _distinct,
+               _summary, _source_status):
+        fn.clear()
+
+
+def narrow(f: Filters, **changes) -> Filters:
+    """``f`` with fields replaced (a convenience for chart queries)."""
+    return replace(f, **changes)
