@@ -318,30 +318,26 @@ def _patch(df: pl.DataFrame, fix: pl.DataFrame) -> pl.DataFrame:
 
 def split_lines(raw: pl.Series) -> pl.DataFrame:
     """Normalise raw lines and split the header: columns cts, its, host, program, pid, message, flags."""
-    df = pl.DataFrame({"raw": raw.cast(pl.String)})
+    df = pl.DataFrame({"raw": raw.cast(pl.String)}).with_row_index("_i")
+    df = df.with_columns(pl.lit(None, dtype=pl.String).alias("_f"))
     # One pass finds the rare lines that need care (CR, control bytes, undecodable bytes, length).
     odd = pl.col("raw").str.contains(_ODD_RE) | (pl.col("raw").str.len_bytes() > MAX_LINE)
-    df = df.with_columns(odd.alias("_odd"))
-    if df.get_column("_odd").any():
-        fixed = df.filter("_odd").with_row_index("_r").with_columns(pl.col("raw").str.strip_suffix("\r"))
-        fixed = fixed.with_columns(
+    fixed = df.filter(odd)
+    if fixed.height:
+        fixed = fixed.with_columns(pl.col("raw").str.strip_suffix("\r")).with_columns(
             (pl.col("raw").str.len_chars() > MAX_LINE).alias("_long"),
             pl.col("raw").str.contains("\ufffd", literal=True).alias("_bad_utf8"),
             pl.col("raw").str.contains(_CONTROL_RE).alias("_ctrl"),
         ).with_columns(pl.col("raw").str.slice(0, MAX_LINE))
-        fixed = fixed.with_columns(
+        flags = pl.concat_str([_flag(pl.col("_long"), "truncated"), _flag(pl.col("_bad_utf8"), "invalid_utf8"),
+                               _flag(pl.col("_ctrl"), "control_chars")], separator=",", ignore_nulls=True)
+        fixed = fixed.select(
+            "_i",
             pl.when("_ctrl").then(pl.col("raw").str.replace_many(_CONTROL, _PICTURES)).otherwise("raw").alias("raw"),
-            pl.concat_str([_flag(pl.col("_long"), "truncated"), _flag(pl.col("_bad_utf8"), "invalid_utf8"),
-                           _flag(pl.col("_ctrl"), "control_chars")], separator=",", ignore_nulls=True).alias("_f"),
+            pl.when(flags != "").then(flags).alias("_f"),
         )
-        df = df.with_row_index("_i")
-        fixed = fixed.select(pl.col("_r"), "raw", pl.when(pl.col("_f") != "").then("_f").alias("_f"))
-        odd_idx = df.filter("_odd").get_column("_i")
-        fixed = fixed.with_columns(odd_idx.alias("_i")).drop("_r")
-        df = df.join(fixed, on="_i", how="left", maintain_order="left", suffix="_fix")
-        df = df.select(pl.coalesce("raw_fix", "raw").alias("raw"), pl.col("_f"))
-    else:
-        df = df.select("raw", pl.lit(None, dtype=pl.String).alias("_f"))
+        df = _patch(df, fixed)
+    df = df.drop("_i")
     hdr = df.select(pl.col("raw").str.extract_groups(HEADER_RE).alias("h")).unnest("h")
     df = pl.concat([df, hdr], how="horizontal").with_columns(
         pl.when(pl.col("_h").is_not_null()).then(pl.col("raw").str.slice(pl.col("_h").str.len_chars())).alias("msg")

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from secdash.errors import SourceError
-from secdash.parse import MONTHS, YearState, end_year, parse_lines, parse_records
+from secdash.parse import MONTHS, YearState, end_year, parse_lines, parse_records, year_offsets
 
 BATCH_BYTES = 8 << 20  # bytes read per batch (~75k lines): bounds memory whatever the file size
 MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is cut here (the parser then flags it truncated)
@@ -105,7 +105,8 @@ def _check_text(path: Path, head: bytes) -> None:
         if head.startswith(magic):
             raise SourceError(f"{path}: {what}")
     if head and b"\n" not in head and len(head) >= 4096:
-        binary = sum(1 for b in head if b < 9 or 13 < b < 32)
+        # NUL runs are tolerated (a crash can leave them in a log); other control bytes are not
+        binary = sum(1 for b in head if 0 < b < 9 or 13 < b < 32)
         if binary > len(head) // 4:
             raise SourceError(f"{path}: does not look like a text log (binary data)")
 
@@ -224,8 +225,6 @@ def classic_start_year(path: str | os.PathLike, mtime: dt.datetime) -> YearState
             months, day = _block_months(data[:cut] + (b"" if block else b"\n"))
             rest = data[cut:]
             if len(months):
-                from secdash.parse import year_offsets
-
                 _, off, carry = year_offsets(months, carry)
                 total += off
                 last_month, last_day = int(months[-1]), day

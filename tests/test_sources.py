@@ -180,3 +180,11 @@ def test_fake_journalctl_end_to_end(tmp_path):
     denied.chmod(0o755)
     with pytest.raises(SourceError, match="systemd-journal"):
         read_journal(journalctl=str(denied))
+
+
+def test_file_starting_with_a_nul_block_is_still_a_log(tmp_path):
+    p = tmp_path / "auth.log"
+    p.write_bytes(b"\x00" * 8000 + b"\n" + LINE.encode())
+    with open_binary(p) as f:
+        lines = [ln for b in iter_batches(f) for ln in b.lines]
+    assert lines[-1] == LINE.rstrip("\n") and len(lines) == 2
