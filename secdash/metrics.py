@@ -371,7 +371,7 @@ def _match_one(s: UserSession, df: pd.DataFrame, window: timedelta, slack: timed
     if start is not None and start.tzinfo is None:
         start = start.tz_localize("UTC")
     if s.pid is not None and "pid" in mine.columns:
-        by_pid = mine[pd.to_numeric(mine["pid"], errors="coerce") == s.pid]
+        by_pid = mine[(pd.to_numeric(mine["pid"], errors="coerce") == s.pid).fillna(False).astype(bool)]
         if start is not None:
             by_pid = by_pid[by_pid["ts"] <= start + slack]
         if len(by_pid):

@@ -50,7 +50,7 @@ def fake_sampler(monkeypatch, home):
     sampler.sample()
     monkeypatch.setattr(live, "get_sampler", lambda: sampler)
     monkeypatch.setattr(
-        live, "recent_ssh_logins", lambda days=7: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False)
+        live, "recent_ssh_logins", lambda *a, **k: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False)
     )
     return ps, clock, sampler
 
@@ -190,7 +190,7 @@ def test_denied_calls_show_a_note_and_still_render(gate, home, monkeypatch):
     sampler.sample()
     monkeypatch.setattr(live, "get_sampler", lambda: sampler)
     monkeypatch.setattr(
-        live, "recent_ssh_logins", lambda days=7: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False)
+        live, "recent_ssh_logins", lambda *a, **k: (pd.DataFrame(columns=metrics.LOGIN_COLUMNS), False)
     )
     at = _app()
     assert at.expander and "not available here" in at.expander[0].label
@@ -235,7 +235,7 @@ def test_users_joined_with_ssh_logins(gate, fake_sampler, monkeypatch):
             "method": ["publickey"],
         }
     )
-    monkeypatch.setattr(live, "recent_ssh_logins", lambda days=7: (logins, True))
+    monkeypatch.setattr(live, "recent_ssh_logins", lambda *a, **k: (logins, True))
     at = _app()
     users = next(d.value for d in at.dataframe if "login source IP" in d.value.columns)
     assert list(users["login source IP"]) == ["203.0.113.5"] and list(users["method"]) == ["publickey"]
@@ -252,23 +252,66 @@ def test_page_file_gates_first_then_renders(gate, fake_sampler):
     assert src.index("require_login()") < src.index("render_live()")
 
 
-def test_recent_ssh_logins_without_store(monkeypatch):
+SINCE = datetime(2027, 1, 15, 7, 0, tzinfo=UTC)
+
+
+def test_recent_ssh_logins_without_store_module(monkeypatch, home):
     live.recent_ssh_logins.clear()
     monkeypatch.setitem(sys.modules, "secdash.store", None)  # import fails
-    df, available = live.recent_ssh_logins()
+    df, available = live.recent_ssh_logins(SINCE, ("alice",))
     assert not available and list(df.columns) == metrics.LOGIN_COLUMNS and len(df) == 0
-
-
-def test_recent_ssh_logins_from_store(monkeypatch):
     live.recent_ssh_logins.clear()
-    store = types.ModuleType("secdash.store")
+
+
+def test_recent_ssh_logins_without_database_file(home):
+    pytest.importorskip("secdash.store")
+    live.recent_ssh_logins.clear()
+    df, available = live.recent_ssh_logins(SINCE, ("alice",))
+    assert not available and len(df) == 0
+    live.recent_ssh_logins.clear()
+
+
+def test_recent_ssh_logins_from_the_event_store_joined_with_sessions(home):
+    store = pytest.importorskip("secdash.store")
+    parse = pytest.importorskip("secdash.parse")
+    from secdash import config
+
+    lines = [
+        "2027-01-15T07:58:59Z web1 sshd[4242]: Accepted publickey for alice from 203.0.113.5 port 50000 ssh2",
+        "2027-01-15T07:58:30Z web1 sshd[4100]: Failed password for alice from 198.51.100.9 port 40000 ssh2",
+        "2027-01-15T07:50:00Z web1 sshd[4000]: Accepted password for bob from 192.0.2.7 port 40001 ssh2",
+        "2027-01-10T07:50:00Z web1 sshd[3000]: Accepted password for alice from 192.0.2.99 port 40001 ssh2",
+    ]
+    events = store.default_store(config.load())
+    events.ensure()
+    with events.write() as con:
+        store.insert_events(
+            con, parse.parse_lines(lines, tz="UTC", source="t", year_state=parse.YearState(2027))
+        )
+    live.recent_ssh_logins.clear()
+    sessions = [
+        metrics.UserSession("alice", "pts/0", "203.0.113.5", datetime(2027, 1, 15, 7, 59, tzinfo=UTC), 4242)
+    ]
+    since, users = live.login_lookup(sessions)
+    assert since == datetime(2027, 1, 15, 7, 49, tzinfo=UTC) and users == ("alice",)
+    df, available = live.recent_ssh_logins(since, users)
+    assert available
+    assert list(df["src_ip"]) == ["203.0.113.5"]  # only ssh_login, only alice, only since
+    m = metrics.match_logins(sessions, df, hostname="web1")
+    assert (m.iloc[0].src_ip, m.iloc[0].method, m.iloc[0].matched_by) == ("203.0.113.5", "publickey", "pid")
+    live.recent_ssh_logins.clear()
+
+
+def test_recent_ssh_logins_prefers_a_store_helper(monkeypatch, home):
+    live.recent_ssh_logins.clear()
+    fake = types.ModuleType("secdash.store")
     calls = []
 
-    def ssh_logins(since):
-        calls.append(since)
+    def ssh_logins(since, users):
+        calls.append((since, users))
         return pd.DataFrame(
             {
-                "ts": [pd.Timestamp("2027-01-01", tz="UTC")],
+                "ts": [pd.Timestamp("2027-01-15T07:30", tz="UTC")],
                 "host": ["h"],
                 "program": ["sshd"],
                 "pid": [1],
@@ -278,11 +321,17 @@ def test_recent_ssh_logins_from_store(monkeypatch):
             }
         )
 
-    store.ssh_logins = ssh_logins
-    monkeypatch.setitem(sys.modules, "secdash.store", store)
-    df, available = live.recent_ssh_logins(days=3)
-    assert available and len(df) == 1 and calls[0].tzinfo is not None
+    fake.ssh_logins = ssh_logins
+    monkeypatch.setitem(sys.modules, "secdash.store", fake)
+    df, available = live.recent_ssh_logins(SINCE, ("a",))
+    assert available and len(df) == 1 and calls == [(SINCE, ("a",))]
     live.recent_ssh_logins.clear()
+
+
+def test_login_lookup_without_start_times():
+    now = datetime(2027, 1, 15, 8, 0, 30, tzinfo=UTC)
+    since, users = live.login_lookup([metrics.UserSession("z", None, None, None, None)], now)
+    assert since == datetime(2027, 1, 14, 7, 50, tzinfo=UTC) and users == ("z",)
 
 
 def test_get_sampler_is_one_per_process(monkeypatch, home):
@@ -419,6 +468,8 @@ def test_browser_fragment_refreshes_and_rechecks_the_login(tmp_path, home):
             assert len(stamps) >= 2, f"the fragment did not refresh: {stamps}"
             flag.touch()
             page.wait_for_selector(f"text={live.SESSION_ENDED}", timeout=20_000)
+            # the elements of the previous run are removed when the rerun finishes
+            page.wait_for_selector("text=Listening sockets", state="detached", timeout=20_000)
             body = page.inner_text("body")
             assert "Listening sockets" not in body and "Fullest disk" not in body
             browser.close()

@@ -9,6 +9,7 @@ machine (an attacker can choose a process name).  They are shown only through ``
 from __future__ import annotations
 
 import html
+import importlib
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,30 +48,50 @@ def get_sampler() -> Sampler:
     return sampler
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def recent_ssh_logins(days: int = 7) -> tuple[pd.DataFrame, bool]:
-    """``ssh_login`` events of the last ``days`` days from the event store, and whether it exists.
-
-    Uses ``secdash.store.ssh_logins(since)`` when the store provides it.  Until the store lands
-    (ImportError) or when it holds nothing, an empty frame with the right columns.
-    """
+def _empty_logins() -> pd.DataFrame:
     empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LOGIN_COLUMNS})
     empty["ts"] = pd.Series(dtype="datetime64[us, UTC]")
+    return empty
+
+
+def login_lookup(sessions: list[Any], now: datetime | None = None) -> tuple[datetime, tuple[str, ...]]:
+    """What to ask the store for: logins since the oldest session start (minus the matching
+    window, rounded down to the minute so the cache is reused) by the logged-in accounts."""
+    starts = [s.started for s in sessions if s.started is not None]
+    oldest = min(starts) if starts else (now or datetime.now(UTC)) - timedelta(days=1)
+    since = (oldest - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    return since, tuple(sorted({s.user for s in sessions if s.user}))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def recent_ssh_logins(since: datetime, users: tuple[str, ...]) -> tuple[pd.DataFrame, bool]:
+    """``ssh_login`` events since ``since`` for ``users`` from the event store, and whether the
+    store is available.
+
+    The store is imported lazily: until it exists (ImportError), has no database file yet, or
+    fails (busy, corrupt), an empty frame with the right columns and False; the page then says
+    "auth events not available yet".
+    """
     try:
-        from secdash import store
+        store = importlib.import_module("secdash.store")
     except ImportError:
-        return empty, False
-    fetch = getattr(store, "ssh_logins", None)
-    if fetch is None:
-        return empty, False
+        return _empty_logins(), False
     try:
-        df = fetch(since=datetime.now(UTC) - timedelta(days=days))
+        fetch = getattr(store, "ssh_logins", None)
+        if fetch is not None:  # a dedicated helper, if the store grows one
+            df = fetch(since=since, users=users)
+        else:
+            events = store.default_store(config.load())
+            if not events.exists():
+                return _empty_logins(), False
+            f = store.Filters(since=since, users=list(users), events=["ssh_login"], limit=5000)
+            df, _ = events.query_events(f, with_total=False)
     except Exception:  # noqa: BLE001 - the live page must not die because of the store
-        return empty, False
+        return _empty_logins(), False
     if hasattr(df, "to_pandas"):
         df = df.to_pandas()
     if df is None or not len(df):
-        return empty, False
+        return _empty_logins(), True
     return df, True
 
 
@@ -592,9 +613,10 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
 
     # --- logged-in users joined with the auth events
     st.subheader("Logged-in users")
-    logins, available = recent_ssh_logins()
-    if not available:
-        st.caption(NO_AUTH_EVENTS)
+    if snap.users:
+        logins, available = recent_ssh_logins(*login_lookup(snap.users, snap.ts))
+        if not available:
+            st.caption(NO_AUTH_EVENTS)
     if snap.users is None:
         st.info("Logged-in users are not readable here (see the notes above).")
     elif not snap.users:
