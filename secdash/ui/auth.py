@@ -215,19 +215,36 @@ def _sidebar(cfg: Config, key: str, user: CurrentUser, now: float) -> None:
         if st.button("Logout", key="secdash-logout", icon=":material/logout:"):
             logout()
             st.rerun()
-        if st.session_state.pop(_SET_COOKIE, False):
-            import extra_streamlit_components as stx
+        _set_cookie(cfg, key, user, now)
 
-            token, expires = _cookie_token(cfg, key, user, st.session_state[_SID], now)
-            cm = stx.CookieManager(key="secdash-cookie-manager")
-            cm.set(
-                cfg.auth.cookie_name,
-                token,
-                key="secdash-cookie-set",
-                expires_at=expires,
-                secure=cfg.auth.cookie_secure or None,
-                same_site="strict",
-            )
+
+def _set_cookie(cfg: Config, key: str, user: CurrentUser, now: float) -> None:
+    """After a form login: give the browser the signed cookie naming our session. Rendered again
+    (same arguments, so not re-mounted) until the browser reports it, for at most a few runs:
+    a rerun can unmount the component before its script ran."""
+    pending = st.session_state.get(_SET_COOKIE)
+    if not pending:
+        return
+    import extra_streamlit_components as stx
+
+    if pending is True:
+        token, expires = _cookie_token(cfg, key, user, st.session_state[_SID], now)
+        pending = {"token": token, "expires": expires, "runs": 0}
+    cm = stx.CookieManager(key="secdash-cookie-manager")
+    live = cm.cookies if isinstance(cm.cookies, dict) else {}
+    if live.get(cfg.auth.cookie_name) == pending["token"] or pending["runs"] >= 5:
+        st.session_state.pop(_SET_COOKIE, None)
+        return
+    pending["runs"] += 1
+    st.session_state[_SET_COOKIE] = pending
+    cm.set(
+        cfg.auth.cookie_name,
+        pending["token"],
+        key="secdash-cookie-set",
+        expires_at=pending["expires"],
+        secure=cfg.auth.cookie_secure or None,
+        same_site="strict",
+    )
 
 
 def _login_screen(cfg: Config, key: str) -> bool:
