@@ -24,6 +24,7 @@ between batches.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -171,7 +172,7 @@ class _Run:
     """State of one ingest run."""
 
     def __init__(self, store: Store, states: list[FileState], *, tz: str, now: dt.datetime, batch_bytes: int,
-                 hold_seconds: float) -> None:
+                 hold_seconds: float, flush_rows: int = 100_000) -> None:
         self.store = store
         self.states = states  # newest first
         self.claimed: set[int] = set()
@@ -182,6 +183,9 @@ class _Run:
         self.batch_bytes = batch_bytes
         self.hold_seconds = hold_seconds
         self.inserted = 0
+        self.flush_rows = flush_rows
+        self.pending: list[tuple[object, FileState]] = []
+        self.pending_rows = 0
 
     def match(self, dev: int, inode: int, head: bytes) -> FileState | None:
         for s in self.states:  # 1. same inode, fingerprint still matches (newest record first)
@@ -201,17 +205,39 @@ class _Run:
         return s
 
     def commit(self, df, state: FileState) -> None:
+        """Queue events + the new state of their file; written together by :meth:`flush`."""
         state.updated = self.now
+        self.pending.append((df, dataclasses.replace(state)))
+        self.pending_rows += df.height if df is not None else 0
+        if self.pending_rows >= self.flush_rows:
+            self.flush()
+
+    def flush(self, runs: Sequence[SourceReport] = (), retention_cutoff: dt.datetime | None = None) -> None:
+        """One transaction: queued events, file states, run statistics, retention."""
+        if not self.pending and not runs and retention_cutoff is None:
+            return
+        import polars as pl
+
+        frames = [df for df, _ in self.pending if df is not None and df.height]
+        states = {s.file_id: s for _, s in self.pending}  # the last state of each file wins
         with self.store.write() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                if df is not None and df.height:
-                    self.inserted += insert_events(con, df)
-                save_state(con, state)
+                if frames:
+                    self.inserted += insert_events(con, frames[0] if len(frames) == 1 else pl.concat(frames))
+                for s in states.values():
+                    save_state(con, s)
+                for r in runs:
+                    con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                [self.now, r.source, r.files, r.new_lines, r.events, r.unknown, r.seconds, r.error])
+                if retention_cutoff is not None:
+                    delete_older_than(con, retention_cutoff)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+        self.pending.clear()
+        self.pending_rows = 0
 
 
 def _count(report: SourceReport, df) -> None:
@@ -421,7 +447,8 @@ def audit_path(home: str | os.PathLike) -> Path:
 
 def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | None = None,
            audit_log: str | os.PathLike | None = None, retention_days: int = 0, lock_timeout: float | None = None,
-           batch_bytes: int = 16 << 20, hold_seconds: float = HOLD_SECONDS) -> list[SourceReport]:
+           batch_bytes: int = 16 << 20, hold_seconds: float = HOLD_SECONDS,
+           flush_rows: int = 100_000) -> list[SourceReport]:
     """Ingest ``sources`` (paths as in the config: live files, directories, "journald").
 
     Returns one report per source; a source that cannot be read gets its ``error`` set and does
@@ -439,7 +466,8 @@ def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | 
     try:
         with store.read() as con:
             states = load_states(con)
-        run = _Run(store, states, tz=tz, now=now, batch_bytes=batch_bytes, hold_seconds=hold_seconds)
+        run = _Run(store, states, tz=tz, now=now, batch_bytes=batch_bytes, hold_seconds=hold_seconds,
+                   flush_rows=flush_rows)
         reports: list[SourceReport] = []
         for raw in sources:
             try:
@@ -484,20 +512,10 @@ def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | 
 
 def _finish(store: Store, run: _Run, reports: list[SourceReport], retention_days: int) -> None:
     worth = [r for r in reports if r.new_lines or r.error]
-    if not worth and not (retention_days and run.inserted):
-        return
-    with store.write() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for r in worth:
-                con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [run.now, r.source, r.files, r.new_lines, r.events, r.unknown, r.seconds, r.error])
-            if retention_days:
-                delete_older_than(con, run.now - dt.timedelta(days=retention_days))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    cutoff = None
+    if retention_days and (run.inserted or run.pending_rows):
+        cutoff = run.now - dt.timedelta(days=retention_days)
+    run.flush(runs=worth, retention_cutoff=cutoff)
 
 
 def ingest_config(cfg, paths: Sequence[str] | None = None, *, now: dt.datetime | None = None,

@@ -246,15 +246,27 @@ class Store:
     @contextlib.contextmanager
     def read(self) -> Iterator[Any]:
         """A short-lived read connection (creates and migrates the store when needed)."""
-        self.ensure()
+        if not self._ready and self.path.exists():
+            with self._connection(read_only=True) as con:
+                current = schema_version(con) == SCHEMA_VERSION  # checked on the same connection
+                if current:
+                    self._ready = True
+                    yield con
+            if current:
+                return
+        self.ensure()  # create or migrate first
         with self._connection(read_only=True) as con:
             yield con
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
         """A short-lived read-write connection; use ``con.begin()/commit()`` for transactions."""
-        self.ensure()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection(read_only=False) as con:
+            if not self._ready:
+                with _MIGRATE_LOCK:
+                    migrate(con)
+                self._ready = True
             yield con
 
     # -- schema -----------------------------------------------------------------------------

@@ -276,11 +276,11 @@ def test_crash_between_batches_loses_and_doubles_nothing(store, logdir, monkeypa
 
     monkeypatch.setattr(ing, "insert_events", flaky)
     with pytest.raises(RuntimeError):
-        run(store, live, batch_bytes=2000)
+        run(store, live, batch_bytes=2000, flush_rows=1)
     partial = pids(store)
     assert 0 < len(partial) < 200 and partial == list(range(len(partial)))
     monkeypatch.setattr(ing, "insert_events", real)
-    run(store, live, batch_bytes=2000)
+    run(store, live, batch_bytes=2000, flush_rows=1)
     assert pids(store) == list(range(200))
 
 
