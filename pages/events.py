@@ -1,8 +1,6 @@
-"""Events page (placeholder until its issue lands)."""
-import streamlit as st
-
+"""Events page: the explorer (filters in the URL, event table with details, charts, safe export)."""
 from secdash.ui.auth import require_login
+from secdash.ui.events import render_events
 
-require_login()
-st.title("Events")
-st.info("This page is not built yet.")
+user = require_login()
+render_events(user)

@@ -1,0 +1,492 @@
+"""Explorer filter state <-> URL query parameters <-> widgets.
+
+URL contract (readable names, lists as repeated parameters; other pages may link to
+``/events?...`` with any of them)::
+
+    since, until  ISO 8601 (``2026-03-01T00:00:00Z``; without an offset: the display zone;
+                  a date alone means its midnight). ``since`` inclusive, ``until`` exclusive.
+                  Either one makes the range "custom".
+    range         relative preset instead: 1h, 24h, 7d, 30d, all (default 24h when no time is given)
+    user          user name (matches user or target_user exactly), repeated
+    ip            address or CIDR range (IPv4/IPv6), repeated; a comma list in one value works too
+    event         event type (see docs/events.md), repeated
+    outcome       success / failure / unknown, repeated
+    host, program syslog host / program, repeated
+    pid           process id (with host: one session), repeated
+    q             free text: case-insensitive substring of the message
+    tz            display time zone (IANA name), when not the default
+
+Example: ``/events?ip=203.0.113.0/24&event=ssh_failed_auth&since=2026-03-01T00:00:00Z``.
+
+The pure part (:class:`FilterState`, :func:`parse_params`, :func:`to_params`,
+:func:`to_filters`, :func:`summary_text`) has no Streamlit dependency beyond this module's import
+and is unit-tested; :func:`current` / :func:`render` do the session and widget wiring.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo, available_timezones
+
+import streamlit as st
+
+from secdash.config import valid_zone
+from secdash.events import EVENTS, OUTCOMES
+from secdash.store import FilterError, Filters, ip_range
+
+PRESETS: dict[str, tuple[str, dt.timedelta | None]] = {
+    "1h": ("Last hour", dt.timedelta(hours=1)),
+    "24h": ("Last 24 hours", dt.timedelta(hours=24)),
+    "7d": ("Last 7 days", dt.timedelta(days=7)),
+    "30d": ("Last 30 days", dt.timedelta(days=30)),
+    "all": ("All time", None),
+    "custom": ("Custom", None),
+}
+DEFAULT_RANGE = "24h"
+LIST_PARAMS = {"user": "users", "ip": "ips", "event": "events", "outcome": "outcomes", "host": "hosts",
+               "program": "programs", "pid": "pids"}
+PARAMS = ("since", "until", "range", *LIST_PARAMS, "q", "tz")
+
+
+@dataclass(frozen=True)
+class FilterState:
+    """What the analyst selected (times are aware UTC; presets stay relative)."""
+
+    range: str = DEFAULT_RANGE
+    since: dt.datetime | None = None  # custom range only
+    until: dt.datetime | None = None
+    users: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    programs: tuple[str, ...] = ()
+    pids: tuple[int, ...] = ()
+    q: str = ""
+    tz: str = ""  # display zone chosen for this session ("" = default)
+
+    def is_default(self) -> bool:
+        return replace(self, tz="") == FilterState()
+
+
+@dataclass
+class Parsed:
+    state: FilterState
+    errors: list[str] = field(default_factory=list)
+
+
+# -- parsing and formatting ---------------------------------------------------------------------
+
+
+def parse_time(text: str, zone: str = "UTC") -> dt.datetime:
+    """ISO 8601 date or date-time -> aware UTC. No offset: ``zone``. Raises ValueError."""
+    t = text.strip()
+    if not t:
+        raise ValueError("empty time")
+    if t.endswith(("z", "Z")):
+        t = t[:-1] + "+00:00"
+    value = dt.datetime.fromisoformat(t)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value.astimezone(dt.timezone.utc)
+
+
+def format_time(value: dt.datetime) -> str:
+    """Aware time -> ISO 8601 UTC with Z (the URL form)."""
+    v = value.astimezone(dt.timezone.utc)
+    text = v.strftime("%Y-%m-%dT%H:%M:%S")
+    if v.microsecond:
+        text += f".{v.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def split_list(values: Sequence[str]) -> list[str]:
+    """Repeated values, each possibly a comma list -> trimmed, non-empty, de-duplicated."""
+    out: list[str] = []
+    for v in values:
+        for part in str(v).split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return out
+
+
+def check_ips(values: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(valid addresses/CIDR ranges, normalised; invalid entries as typed)."""
+    good, bad = [], []
+    for v in split_list(values):
+        try:
+            ip_range(v)
+        except FilterError:
+            bad.append(v)
+            continue
+        if "/" in v:
+            good.append(str(ipaddress.ip_network(v, strict=False)))
+        else:
+            good.append(str(ipaddress.ip_address(v.strip("[]"))))
+    return list(dict.fromkeys(good)), bad
+
+
+def parse_params(params: Mapping[str, Sequence[str] | str], zone: str = "UTC") -> Parsed:
+    """Query parameters (name -> list of values) -> FilterState plus readable errors."""
+
+    def values(name: str) -> list[str]:
+        v = params.get(name)
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else [str(x) for x in v]
+
+    errors: list[str] = []
+    kw: dict = {}
+    tz = (values("tz") or [""])[-1].strip()
+    if tz and not valid_zone(tz):
+        errors.append(f"unknown time zone in tz: {tz}")
+        tz = ""
+    kw["tz"] = tz
+    zone = tz or zone
+    for name in ("since", "until"):
+        raw = (values(name) or [""])[-1]
+        if raw.strip():
+            try:
+                kw[name] = parse_time(raw, zone)
+            except ValueError:
+                errors.append(f"{name} is not an ISO 8601 date/time (e.g. 2026-03-01T00:00:00Z): {raw}")
+    rng = (values("range") or [""])[-1].strip().lower()
+    if "since" in kw or "until" in kw:
+        kw["range"] = "custom"
+    elif rng:
+        if rng in PRESETS and rng != "custom":
+            kw["range"] = rng
+        else:
+            errors.append(f"unknown range {rng} (use 1h, 24h, 7d, 30d or all)")
+    if kw.get("since") and kw.get("until") and kw["since"] >= kw["until"]:
+        errors.append("since must be before until")
+    for pname, attr in LIST_PARAMS.items():
+        items = split_list(values(pname)) if pname in ("ip", "pid") else \
+            list(dict.fromkeys(v for v in values(pname) if v != ""))
+        if pname == "ip":
+            items, bad = check_ips(items)
+            if bad:
+                errors.append("not an IP address or CIDR range: " + ", ".join(bad))
+        elif pname == "pid":
+            good = []
+            for v in items:
+                if v.isdigit():
+                    good.append(int(v))
+                else:
+                    errors.append(f"pid must be a number: {v}")
+            items = good
+        elif pname == "outcome":
+            bad = [v for v in items if v not in OUTCOMES]
+            if bad:
+                errors.append("unknown outcome: " + ", ".join(bad) + " (use success, failure, unknown)")
+            items = [v for v in items if v in OUTCOMES]
+        kw[attr] = tuple(items)
+    kw["q"] = (values("q") or [""])[-1]
+    return Parsed(FilterState(**kw), errors)
+
+
+def to_params(state: FilterState) -> dict[str, list[str]]:
+    """FilterState -> query parameters (only what is set; lists repeated)."""
+    out: dict[str, list[str]] = {}
+    if state.range == "custom":
+        if state.since:
+            out["since"] = [format_time(state.since)]
+        if state.until:
+            out["until"] = [format_time(state.until)]
+        if not state.since and not state.until:
+            out["range"] = ["all"]
+    elif state.range != DEFAULT_RANGE:
+        out["range"] = [state.range]
+    for pname, attr in LIST_PARAMS.items():
+        vals = getattr(state, attr)
+        if vals:
+            out[pname] = [str(v) for v in vals]
+    if state.q:
+        out["q"] = [state.q]
+    if state.tz:
+        out["tz"] = [state.tz]
+    return out
+
+
+def query_string(state: FilterState) -> str:
+    """``ip=...&event=...`` (URL-encoded) for links to the explorer: ``/events?`` + this."""
+    from urllib.parse import urlencode
+
+    return urlencode([(k, v) for k, vals in to_params(state).items() for v in vals])
+
+
+def _floor_minute(now: dt.datetime) -> dt.datetime:
+    return now.replace(second=0, microsecond=0)
+
+
+def to_filters(state: FilterState, now: dt.datetime | None = None, *, limit: int | None = 1000,
+               offset: int = 0) -> Filters:
+    """The store's Filters. Presets end open ("until now") and start on a whole minute (stable
+    cache keys within a minute)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    since = until = None
+    if state.range == "custom":
+        since, until = state.since, state.until
+    else:
+        delta = PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])[1]
+        if delta is not None:
+            since = _floor_minute(now) - delta
+    return Filters(since=since, until=until, users=state.users, ips=state.ips, events=state.events,
+                   outcomes=state.outcomes, hosts=state.hosts, programs=state.programs, pids=state.pids,
+                   text=state.q or None, limit=limit, offset=offset)
+
+
+def local_text(value: dt.datetime, zone: str) -> str:
+    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def range_text(state: FilterState, zone: str) -> str:
+    if state.range != "custom":
+        return PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])[0]
+    a = local_text(state.since, zone) if state.since else "the beginning"
+    b = local_text(state.until, zone) if state.until else "now"
+    return f"{a} to {b} ({zone})"
+
+
+def summary_text(state: FilterState, zone: str) -> str:
+    """One plain-text line naming every active filter (render with st.text, never Markdown)."""
+    parts = [range_text(state, zone)]
+    for label, vals in (("user", state.users), ("ip", state.ips), ("event", state.events),
+                        ("outcome", state.outcomes), ("host", state.hosts), ("program", state.programs),
+                        ("pid", state.pids)):
+        if vals:
+            parts.append(f"{label}: " + ", ".join(str(v) for v in vals))
+    if state.q:
+        parts.append(f'text: "{state.q}"')
+    return " | ".join(parts)
+
+
+def active_count(state: FilterState) -> int:
+    n = sum(bool(getattr(state, a)) for a in LIST_PARAMS.values()) + bool(state.q)
+    return n + (state.range != DEFAULT_RANGE)
+
+
+def file_label(state: FilterState, f: Filters, now: dt.datetime | None = None) -> str:
+    """``<host or all>-<since>_<until>`` for export file names (UTC, compact, filesystem-safe)."""
+    import re
+
+    host = state.hosts[0] if len(state.hosts) == 1 else ("all" if not state.hosts else "hosts")
+    host = re.sub(r"[^A-Za-z0-9._-]+", "_", host)[:40] or "host"
+
+    def stamp(v: dt.datetime | None, default: str) -> str:
+        return v.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%MZ") if v else default
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{host}-{stamp(f.since, 'start')}_{stamp(f.until or now, 'now')}"
+
+
+# -- Streamlit wiring -------------------------------------------------------------------------------
+
+STATE = "_secdash_filters"  # FilterState, kept across pages
+LAST_QS = "_secdash_filters_qs"  # the query parameters last applied or written
+EPOCH = "_secdash_filters_epoch"  # bumped on programmatic changes (resets chart selections)
+W = {  # widget keys
+    "range": "flt_range", "since": "flt_since", "until": "flt_until", "users": "flt_users", "ips": "flt_ips",
+    "events": "flt_events", "outcomes": "flt_outcomes", "hosts": "flt_hosts", "programs": "flt_programs",
+    "pids": "flt_pids", "q": "flt_q", "tz": "flt_tz",
+}
+ERRORS = "_secdash_filter_errors"
+
+
+def url_params() -> dict[str, list[str]]:
+    """The filter parameters of the current URL (reading only)."""
+    qp = st.query_params
+    return {k: qp.get_all(k) for k in PARAMS if k in qp}
+
+
+def _naive_local(value: dt.datetime | None, zone: str) -> dt.datetime | None:
+    return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None) if value else None
+
+
+def _apply(state: FilterState, zone: str) -> None:
+    """Put a FilterState into the widgets' session keys (before the widgets are drawn)."""
+    ss = st.session_state
+    ss[W["range"]] = state.range
+    z = state.tz or zone
+    ss[W["since"]] = _naive_local(state.since, z)
+    ss[W["until"]] = _naive_local(state.until, z)
+    for attr in ("users", "events", "outcomes", "hosts", "programs"):
+        ss[W[attr]] = list(getattr(state, attr))
+    ss[W["ips"]] = ", ".join(state.ips)
+    ss[W["pids"]] = ", ".join(str(p) for p in state.pids)
+    ss[W["q"]] = state.q
+    ss[W["tz"]] = state.tz or zone
+    ss[STATE] = state
+
+
+def default_zone(cfg) -> str:
+    """The configured display zone, else the browser's, else the server's."""
+    if cfg.ui.display_zone:
+        return cfg.ui.display_zone
+    try:
+        browser = st.context.timezone
+    except Exception:  # noqa: BLE001 - no browser context (tests)
+        browser = None
+    if isinstance(browser, str) and valid_zone(browser):
+        return browser
+    return cfg.display_zone
+
+
+def begin(cfg) -> str:
+    """Decide where this run's filters come from (URL, the session, defaults) and prime the widgets.
+
+    Returns the default display zone. Call after the login gate, before :func:`render`.
+    """
+    ss = st.session_state
+    zone = default_zone(cfg)
+    params = url_params()
+    last = ss.get(LAST_QS)
+    stored = ss.get(STATE)
+    if params and params != last:
+        parsed = parse_params(params, zone)
+        ss[ERRORS] = parsed.errors
+        _apply(parsed.state, zone)
+        ss[LAST_QS] = params
+    elif any(k not in ss for k in W.values()):
+        # back from another page (its widgets were cleaned up), or the first run
+        _apply(stored if stored is not None else FilterState(), zone)
+    return zone
+
+
+def _merge(options: Sequence, selected: Sequence) -> list:
+    return list(dict.fromkeys([*selected, *options]))
+
+
+def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
+    ss = st.session_state
+    errors: list[str] = []
+    tz = ss.get(W["tz"]) or zone
+    if not valid_zone(tz):
+        tz = zone
+    rng = ss.get(W["range"]) or DEFAULT_RANGE
+    since = until = None
+    if rng == "custom":
+        for name in ("since", "until"):
+            v = ss.get(W[name])
+            if isinstance(v, dt.datetime):
+                val = v.replace(tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc)
+                if name == "since":
+                    since = val
+                else:
+                    until = val
+        if since and until and since >= until:
+            errors.append("The start of the time range must be before its end.")
+    ips, bad = check_ips([ss.get(W["ips"]) or ""])
+    if bad:
+        errors.append("Not an IP address or CIDR range: " + ", ".join(bad)
+                      + ". Use addresses or ranges like 203.0.113.7, 203.0.113.0/24, 2001:db8::/32, "
+                        "separated by commas.")
+    pids = []
+    for v in split_list([ss.get(W["pids"]) or ""]):
+        if v.isdigit():
+            pids.append(int(v))
+        else:
+            errors.append(f"Not a process id (a number): {v}")
+    state = FilterState(
+        range=rng, since=since, until=until, users=tuple(ss.get(W["users"]) or ()), ips=tuple(ips),
+        events=tuple(ss.get(W["events"]) or ()), outcomes=tuple(ss.get(W["outcomes"]) or ()),
+        hosts=tuple(ss.get(W["hosts"]) or ()), programs=tuple(ss.get(W["programs"]) or ()),
+        pids=tuple(dict.fromkeys(pids)), q=(ss.get(W["q"]) or "").strip(),
+        tz="" if tz == zone else tz,
+    )
+    return state, errors
+
+
+def set_filters(**changes) -> None:
+    """Change filters programmatically (one-click filters, chart clicks). For callbacks: they run
+    before the script, so the widgets pick the new values up."""
+    ss = st.session_state
+    zone = ss.get("_secdash_default_zone", "UTC")
+    state, _ = _from_widgets(zone)
+    _apply(replace(state, **changes), zone)
+    ss[EPOCH] = ss.get(EPOCH, 0) + 1
+
+
+def add_to(attr: str, value) -> None:
+    """Callback: add ``value`` to the list filter ``attr`` (users, ips, hosts, ...)."""
+    ss = st.session_state
+    state, _ = _from_widgets(ss.get("_secdash_default_zone", "UTC"))
+    vals = tuple(getattr(state, attr))
+    if value not in vals:
+        set_filters(**{attr: (*vals, value)})
+
+
+def clear() -> None:
+    """Callback of "Clear filters": defaults, keeping the chosen display zone."""
+    ss = st.session_state
+    state, _ = _from_widgets(ss.get("_secdash_default_zone", "UTC"))
+    _apply(FilterState(tz=state.tz), ss.get("_secdash_default_zone", "UTC"))
+    ss[ERRORS] = []
+    ss[EPOCH] = ss.get(EPOCH, 0) + 1
+
+
+def epoch() -> int:
+    return int(st.session_state.get(EPOCH, 0))
+
+
+def _zones(default: str, current: str) -> list[str]:
+    common = [default, current, "UTC"]
+    return list(dict.fromkeys([*common, *sorted(z for z in available_timezones() if "/" in z)]))
+
+
+def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[FilterState, str, list[str]]:
+    """Draw the filter widgets; returns (state, display zone, errors). Writes the URL.
+
+    ``options``: value lists for users, hosts, programs (from the data).
+    """
+    ss = st.session_state
+    ss["_secdash_default_zone"] = zone
+    top = st.columns([4, 2, 1], vertical_alignment="bottom")
+    with top[0]:
+        st.segmented_control("Time range", list(PRESETS), format_func=lambda k: PRESETS[k][0],
+                             key=W["range"], required=True)
+    with top[1]:
+        st.selectbox("Display time zone", _zones(zone, ss.get(W["tz"]) or zone), key=W["tz"])
+    with top[2]:
+        st.button("Clear filters", on_click=clear, icon=":material/filter_alt_off:", width="stretch")
+    if ss.get(W["range"]) == "custom":
+        c = st.columns(2)
+        tzname = ss.get(W["tz"]) or zone
+        with c[0]:
+            st.datetime_input(f"From ({tzname})", key=W["since"], format="YYYY-MM-DD")
+        with c[1]:
+            st.datetime_input(f"To ({tzname}, exclusive)", key=W["until"], format="YYYY-MM-DD")
+    row = st.columns(4)
+    with row[0]:
+        st.multiselect("Users", _merge(options.get("users", ()), ss.get(W["users"]) or ()), key=W["users"],
+                       accept_new_options=True, placeholder="Any user (type to search or add)")
+    with row[1]:
+        st.text_input("IPs or CIDR ranges", key=W["ips"], placeholder="203.0.113.7, 198.51.100.0/24")
+    with row[2]:
+        st.multiselect("Event types", _merge(EVENTS, ss.get(W["events"]) or ()), key=W["events"],
+                       placeholder="Any event")
+    with row[3]:
+        st.multiselect("Outcome", list(OUTCOMES), key=W["outcomes"], placeholder="Any outcome")
+    row = st.columns(4)
+    with row[0]:
+        st.multiselect("Hosts", _merge(options.get("hosts", ()), ss.get(W["hosts"]) or ()), key=W["hosts"],
+                       accept_new_options=True, placeholder="Any host")
+    with row[1]:
+        st.multiselect("Programs", _merge(options.get("programs", ()), ss.get(W["programs"]) or ()),
+                       key=W["programs"], accept_new_options=True, placeholder="Any program")
+    with row[2]:
+        st.text_input("Process ids", key=W["pids"], placeholder="e.g. 4242")
+    with row[3]:
+        st.text_input("Text in message", key=W["q"], placeholder="substring, case-insensitive")
+    state, errors = _from_widgets(zone)
+    url_errors = ss.pop(ERRORS, None) or []
+    ss[STATE] = state
+    params = to_params(state)
+    if params != url_params():
+        st.query_params.from_dict(params)
+    ss[LAST_QS] = params
+    display = state.tz or zone
+    return state, display, [*url_errors, *errors]
