@@ -169,6 +169,41 @@ class MetricsConfig:
 
 
 @dataclass
+class DetectConfig:
+    # Detection thresholds (see docs/detections.md). Counts are SSH attempts after deduplication.
+    # Brute force from one address: this many failed attempts within the window (high).
+    brute_force_attempts: int = 8
+    brute_force_window_seconds: float = 120.0
+    # Slow brute force from one address (medium).
+    slow_brute_force_attempts: int = 20
+    slow_brute_force_window_seconds: float = 3600.0
+    # Password spraying / user enumeration from one address: distinct usernames AND attempts (high).
+    spray_users: int = 10
+    spray_attempts: int = 30
+    spray_window_seconds: float = 300.0
+    # A successful login from an address (or for a user) with this many failures before it (critical).
+    success_after_failures: int = 5
+    success_after_failures_window_seconds: float = 1800.0
+    # sudo authentication failures of one user on one host within the window (medium).
+    sudo_failures: int = 3
+    sudo_failures_window_seconds: float = 300.0
+    # Working hours for the after-hours login rule, "HH:MM-HH:MM" on working_days, in working_zone
+    # (empty: the dashboard's display zone). Users listed in after_hours_ignore_users never alert.
+    working_hours: str = "08:00-18:00"
+    working_days: list[str] = field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    working_zone: str = ""
+    after_hours_ignore_users: list[str] = field(default_factory=list)
+    # Groups whose new members raise a critical alert.
+    privileged_groups: list[str] = field(default_factory=lambda: ["sudo", "wheel", "adm", "admin", "root"])
+    # Lines of one SSH connection (same host and pid) no further apart than this are one attempt.
+    attempt_gap_seconds: float = 10.0
+    # Rule ids to switch off, e.g. ["ssh.after_hours_login"].
+    disabled_rules: list[str] = field(default_factory=list)
+    # Look up reverse DNS of addresses in the entity view (off: no DNS traffic from the dashboard).
+    reverse_dns: bool = False
+
+
+@dataclass
 class Config:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     time: TimeConfig = field(default_factory=TimeConfig)
@@ -177,6 +212,7 @@ class Config:
     ui: UIConfig = field(default_factory=UIConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
     # Where this configuration came from (not a setting).
     home: Path = field(default_factory=data_dir)
 
@@ -275,6 +311,20 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"store.busy_timeout_seconds: must be greater than 0, got {cfg.store.busy_timeout_seconds}")
     if cfg.store.retention_days < 0:
         raise ConfigError(f"store.retention_days: must be 0 (keep all) or more, got {cfg.store.retention_days}")
+    d = cfg.detect
+    for key in ("brute_force_attempts", "brute_force_window_seconds", "slow_brute_force_attempts",
+                "slow_brute_force_window_seconds", "spray_users", "spray_attempts", "spray_window_seconds",
+                "success_after_failures", "success_after_failures_window_seconds", "sudo_failures",
+                "sudo_failures_window_seconds", "attempt_gap_seconds"):
+        if getattr(d, key) <= 0:
+            raise ConfigError(f"detect.{key}: must be greater than 0, got {getattr(d, key)}")
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]", d.working_hours):
+        raise ConfigError(f"detect.working_hours: use HH:MM-HH:MM, e.g. 08:00-18:00, got {d.working_hours!r}")
+    bad_days = [x for x in d.working_days if x.lower()[:3] not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")]
+    if bad_days:
+        raise ConfigError(f"detect.working_days: unknown day {bad_days[0]!r} (use mon, tue, ... sun)")
+    if d.working_zone and not valid_zone(d.working_zone):
+        raise ConfigError(f"detect.working_zone: unknown time zone {d.working_zone!r}")
     known_metrics = sorted(_default_thresholds())
     for name, t in cfg.metrics.thresholds.items():
         if name not in known_metrics:
