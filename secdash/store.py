@@ -664,6 +664,7 @@ def get_event(con, event_id: int) -> dict | None:
     return dict(zip(["id", *EVENT_COLUMNS], row, strict=True))
 
 
+_ORIGIN_US = 946_857_600_000_000  # 2000-01-03T00:00:00Z, a Monday
 BUCKETS = [(60, "1 minute"), (300, "5 minutes"), (900, "15 minutes"), (3600, "1 hour"), (6 * 3600, "6 hours"),
            (86400, "1 day"), (7 * 86400, "7 days")]
 
@@ -702,9 +703,13 @@ def timeline(con, f: Filters, *, bucket: str | int | None = "auto", by: str | No
         if secs is None:
             raise FilterError(f"unknown bucket {bucket!r} (choose from {', '.join(lab for _, lab in BUCKETS)})")
     key = q(by) if by else "NULL"
-    sql = (f"SELECT time_bucket(to_seconds(?), ts) AS bucket, {key} AS key, sum(count)::BIGINT AS events "
-           f"FROM events{where}{' AND' if where else ' WHERE'} ts IS NOT NULL GROUP BY ALL ORDER BY bucket, key")
-    df = _frame(con, sql, [secs, *params])
+    # Integer bucketing on microseconds is much faster than time_bucket(); buckets start at
+    # 2000-01-03 00:00 UTC (a Monday, like time_bucket's origin) so weeks start on Mondays.
+    width = secs * 1_000_000
+    sql = (f"WITH b AS (SELECT (epoch_us(ts) - {_ORIGIN_US}) // ? AS b, {key} AS key, sum(count)::BIGINT AS events "
+           f"FROM events{where}{' AND' if where else ' WHERE'} ts IS NOT NULL GROUP BY ALL) "
+           f"SELECT make_timestamptz(b * ? + {_ORIGIN_US}) AS bucket, key, events FROM b ORDER BY bucket, key")
+    df = _frame(con, sql, [width, *params, width])
     df.attrs["bucket_seconds"] = secs
     return df
 
@@ -739,10 +744,14 @@ def hour_weekday(con, f: Filters, *, tz: str = "UTC"):
     if not valid_zone(tz):
         raise FilterError(f"unknown time zone {tz!r}")
     where, params = where_clause(f)
-    sql = ("SELECT (isodow(ts AT TIME ZONE ?) - 1)::INTEGER AS weekday, hour(ts AT TIME ZONE ?)::INTEGER AS hour, "
-           f"sum(count)::BIGINT AS events FROM events{where}{' AND' if where else ' WHERE'} ts IS NOT NULL "
-           "GROUP BY ALL ORDER BY weekday, hour")
-    return _frame(con, sql, [tz, tz, *params])
+    # Count per quarter hour in UTC first (every zone offset is a multiple of 15 minutes), then
+    # convert only those few thousand buckets to local time: the zone conversion per row is slow.
+    sql = ("WITH b AS (SELECT epoch_us(ts) // 900000000 AS q, sum(count) AS n "
+           f"FROM events{where}{' AND' if where else ' WHERE'} ts IS NOT NULL GROUP BY 1), "
+           "l AS (SELECT make_timestamptz(q * 900000000) AT TIME ZONE ? AS t, n FROM b) "
+           "SELECT (isodow(t) - 1)::INTEGER AS weekday, hour(t)::INTEGER AS hour, sum(n)::BIGINT AS events "
+           "FROM l GROUP BY ALL ORDER BY weekday, hour")
+    return _frame(con, sql, [*params, tz])
 
 
 def count_by(con, column: str, f: Filters, *, limit: int | None = None):

@@ -246,3 +246,23 @@ def test_reader_and_writer_in_one_process(store):
         w.execute("COMMIT")
     with store.read() as r1, store.read() as r2:
         assert r1.execute("SELECT 1").fetchone() == r2.execute("SELECT 1").fetchone()
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"])
+def test_hour_weekday_matches_per_row_conversion(store, tz):
+    df, _ = store.query_events(st.Filters(limit=None))
+    local = df["ts"].dropna().dt.tz_convert(tz)
+    want = local.groupby([local.dt.day_of_week, local.dt.hour]).size().to_dict()
+    hw = store.hour_weekday(tz=tz)
+    got = {(int(w), int(h)): int(n) for w, h, n in zip(hw["weekday"], hw["hour"], hw["events"], strict=True)}
+    assert got == want
+
+
+def test_timeline_buckets_align_like_time_bucket(store):
+    with store.read() as con:
+        for secs, label in st.BUCKETS:
+            tl = st.timeline(con, st.Filters(), bucket=label, by=None)
+            want = con.execute("SELECT time_bucket(to_seconds(?), ts) b, sum(count) FROM events "
+                               "WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1", [secs]).fetchall()
+            assert [(b.to_pydatetime(), int(n)) for b, n in zip(tl["bucket"], tl["events"], strict=True)] == \
+                [(b, int(n)) for b, n in want], label
