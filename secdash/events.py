@@ -77,6 +77,7 @@ EVENTS: dict[str, tuple[str, str]] = {
     "group_member_added": ("success", "user added to a group (usermod -aG, gpasswd -a)"),
     "group_member_removed": ("success", "user removed from a group (gpasswd -d, userdel)"),
     "password_changed": ("success", "password changed (passwd, chpasswd)"),
+    "password_change_failed": ("failure", "a password change was refused or failed (PAM chauthtok)"),
     "login_session_new": ("success", "systemd-logind: New session N of user U"),
     "login_session_removed": ("unknown", "systemd-logind: Removed session N / session logged out"),
     "cron_command": ("unknown", "cron ran a command (CMD)"),

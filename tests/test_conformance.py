@@ -1,0 +1,261 @@
+"""Conformance against real auth-log lines from other projects' test suites.
+
+The corpus (``../shared/corpus`` next to the repository, see its README) holds lines taken from the
+test data of fail2ban, Filebeat, Elastic Agent, CrowdSec, Wazuh and sshguard, together with the
+fields those projects assert (``expected.jsonl``). The files are not copied into this repository
+(licences); the test is skipped when the directory is absent.
+
+Each annotated line is parsed the way its kind requires, the fields we model are compared with the
+upstream expectation, and agreement per source and field is printed (``pytest -s``). Deliberate
+disagreements are listed in KNOWN_DIFFERENCES with the reason; an entry that no longer differs is
+an error, so the table stays honest.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+
+from secdash.parse import YearState, end_year, parse_lines, parse_records, split_lines
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+EXPECTED = CORPUS / "expected.jsonl"
+
+pytestmark = pytest.mark.skipif(not EXPECTED.is_file(), reason="corpus ../shared/corpus not present")
+
+UTC = dt.timezone.utc
+
+# How each source's lines are fed: zone of year-less/offset-less stamps, the clock the upstream
+# test ran with (year inference), and how the source states `ts`.
+#   local: naive local time in `tz` (fail2ban: TZ=CET-01CEST-02, test clock 2005-08-14T10:00Z)
+#   utc:   an instant, compared in UTC (ECS @timestamp)
+SOURCES = {
+    "fail2ban": dict(tz="CET", now=dt.datetime(2005, 8, 14, 10, 0, tzinfo=UTC), ts="local"),
+    # Filebeat ran its tests with event.timezone +00:00; only ISO stamps carry an asserted ts.
+    "elastic-beats": dict(tz="UTC", now=dt.datetime(2019, 7, 23, 12, 0, tzinfo=UTC), ts="utc"),
+    # Year of year-less stamps = the year the golden files were generated (2026).
+    "elastic-integrations": dict(tz="UTC", now=dt.datetime(2026, 9, 1, 0, 0, tzinfo=UTC), ts="utc"),
+    "crowdsec": dict(tz="UTC", now=dt.datetime(2024, 1, 1, tzinfo=UTC), ts="utc"),
+    "wazuh": dict(tz="UTC", now=dt.datetime(2024, 1, 1, tzinfo=UTC), ts="utc"),
+    "sshguard": dict(tz="UTC", now=dt.datetime(2024, 1, 1, tzinfo=UTC), ts="utc"),
+}
+
+# sshguard names the service instead of the program for its header-less lines.
+SSHGUARD_SERVICES = {"100": "sshd", "101": "dropbear", "340": "cockpit-session"}
+
+# expectation key -> our column
+FIELDS = {
+    "ts": "ts", "host": "host", "program": "program", "pid": "pid", "user": "user",
+    "target_user": "target_user", "src_ip": "src_ip", "src_host": "src_host", "src_port": "src_port",
+    "auth_method": "method", "outcome": "outcome",
+}
+# Fields that are inputs, not parse results, for records fed without a header.
+GIVEN = {"message-only": {"program"}, "journald MESSAGE": {"host", "program", "pid"}}
+
+# (source file, line_no, field) -> why we deliberately disagree.
+KNOWN_DIFFERENCES: dict[tuple[str, int | str, str], str] = {
+}
+
+
+def _kind(row: dict) -> str:
+    kind = row.get("line_kind") or "syslog-file-line"
+    return "journal" if kind.startswith("journal (") else kind
+
+
+def _source(row: dict) -> str:
+    return row["source"].split("/", 1)[0]
+
+
+def load_rows() -> list[dict]:
+    """The expectations; rows without a line number (golden docs only) are keyed "#n" in their file."""
+    with EXPECTED.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    unnumbered: collections.Counter = collections.Counter()
+    for row in rows:
+        if row["line_no"] is None:
+            unnumbered[row["source"]] += 1
+            row["_no"] = f"#{unnumbered[row['source']]}"
+        else:
+            row["_no"] = row["line_no"]
+    return rows
+
+
+def _rows(df: pl.DataFrame) -> list[dict]:
+    """Rows as dicts; ts as a UTC datetime, or the text "out of range" for years Python cannot hold."""
+    us = df.get_column("ts").dt.epoch("us").to_list()
+    recs = list(df.drop("ts").iter_rows(named=True))
+    for rec, t in zip(recs, us):
+        if t is None:
+            rec["ts"] = None
+        else:
+            try:
+                rec["ts"] = dt.datetime(1970, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=t)
+            except OverflowError:
+                rec["ts"] = "out of range"
+    return recs
+
+
+def _parse_syslog(lines: list[str], cfg: dict) -> list[dict]:
+    """parse_lines, with the year of each classic stamp inferred as if the line were parsed alone.
+
+    The annotated lines are not a chronological file (fail2ban infers each line's year from its
+    test clock), so batches are formed whose rows share the year a one-line parse would give and
+    whose months never wrap (Jan-Feb / Mar-Oct / Nov-Dec), each with an explicit YearState.
+    """
+    now = cfg["now"]
+    cts = split_lines(pl.Series(lines, dtype=pl.String)).get_column("cts").to_list()
+    months = {m: i + 1 for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+                                              "Sep", "Oct", "Nov", "Dec"))}
+    groups: dict[tuple[int, int], list[int]] = collections.defaultdict(list)
+    for i, stamp in enumerate(cts):
+        if stamp is None:
+            groups[(now.year, 1)].append(i)
+            continue
+        month, day = months[stamp[:3]], int(stamp[4:6])
+        groups[(end_year(month, day, now), 0 if month <= 2 else 2 if month >= 11 else 1)].append(i)
+    out: list[dict | None] = [None] * len(lines)
+    for (year, _), idx in groups.items():
+        df = parse_lines([lines[i] for i in idx], tz=cfg["tz"], now=now, year_state=YearState(year=year))
+        assert df.height == len(idx)
+        for i, rec in zip(idx, _rows(df)):
+            out[i] = rec
+    return out  # type: ignore[return-value]
+
+
+def _parse_records(rows: list[dict], programs: list[str]) -> list[dict]:
+    n = len(rows)
+    records = pl.DataFrame({
+        "ts": pl.Series([None] * n, dtype=pl.Datetime("us", "UTC")),
+        "host": pl.Series([r.get("host") for r in rows], dtype=pl.String),
+        "program": pl.Series(programs, dtype=pl.String),
+        "pid": pl.Series([r.get("pid") for r in rows], dtype=pl.Int64),
+        "message": pl.Series([r["line"] for r in rows], dtype=pl.String),
+        "count": pl.Series([1] * n, dtype=pl.Int64),
+        "flags": pl.Series([None] * n, dtype=pl.String),
+        "source": pl.Series([r["source"] for r in rows], dtype=pl.String),
+        "line": pl.Series([r["line_no"] for r in rows], dtype=pl.Int64),
+    })
+    return _rows(parse_records(records))
+
+
+def _program_for(row: dict) -> str:
+    if row.get("program"):
+        return row["program"]
+    service = (row.get("extra", {}).get("sshguard_expected") or "").split(" ")[0]
+    return SSHGUARD_SERVICES.get(service, "sshd")
+
+
+def parse_all(rows: list[dict]) -> list[dict]:
+    """Our parse of every row, in order."""
+    out: list[dict | None] = [None] * len(rows)
+    syslog: dict[str, list[int]] = collections.defaultdict(list)
+    records: list[int] = []
+    for i, row in enumerate(rows):
+        if _kind(row) in ("message-only", "journald MESSAGE"):
+            records.append(i)
+        else:
+            syslog[_source(row)].append(i)
+    for src, idx in syslog.items():
+        for i, rec in zip(idx, _parse_syslog([rows[i]["line"] for i in idx], SOURCES[src])):
+            out[i] = rec
+    if records:
+        sub = [rows[i] for i in records]
+        for i, rec in zip(records, _parse_records(sub, [_program_for(r) for r in sub])):
+            out[i] = rec
+    return out  # type: ignore[return-value]
+
+
+def _ts_text(got: dt.datetime | None, want: str, mode: str, tz: str) -> tuple[str | None, str]:
+    """(ours, theirs) as comparable text at the precision the source states."""
+    frac = re.search(r"\.([0-9]+)", want)
+    digits = len(frac.group(1)) if frac else 0
+    want_dt = dt.datetime.fromisoformat(want.replace("Z", "+00:00"))
+    if want_dt.tzinfo is not None:
+        want_dt = want_dt.astimezone(UTC).replace(tzinfo=None)
+    if not isinstance(got, dt.datetime):
+        return got, want_dt.isoformat()
+    got = got.astimezone(ZoneInfo(tz) if mode == "local" else UTC).replace(tzinfo=None)
+    cut = 10 ** (6 - digits)
+    got = got.replace(microsecond=got.microsecond // cut * cut)
+    return got.isoformat(), want_dt.isoformat()
+
+
+def compare(rows: list[dict], parsed: list[dict]):
+    """Yield (row, field, ours, theirs, agree) for every asserted field we model."""
+    for row, rec in zip(rows, parsed):
+        src = _source(row)
+        given = GIVEN.get(_kind(row), set())
+        for key, col in FIELDS.items():
+            if key not in row or key in given:
+                continue
+            want = row[key]
+            if key == "ts":
+                cfg = SOURCES[src]
+                got, want = _ts_text(rec["ts"], want, cfg["ts"], cfg["tz"])
+            else:
+                got = rec[col]
+            yield row, key, got, want, got == want
+
+
+def _table(stats: dict, width: int = 12) -> str:
+    fields = list(FIELDS)
+    head = f"{'source':<22}" + "".join(f"{f[:width - 1]:>{width}}" for f in fields) + f"{'all':>{width}}"
+    lines = [head]
+    for src in sorted(stats):
+        cells = []
+        tot_a = tot_n = 0
+        for f in fields:
+            a, n = stats[src].get(f, (0, 0))
+            tot_a, tot_n = tot_a + a, tot_n + n
+            cells.append(f"{a}/{n}" if n else "-")
+        cells.append(f"{tot_a}/{tot_n}")
+        lines.append(f"{src:<22}" + "".join(f"{c:>{width}}" for c in cells))
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def results():
+    rows = load_rows()
+    parsed = parse_all(rows)
+    return rows, parsed, list(compare(rows, parsed))
+
+
+def test_corpus_agreement(results):
+    rows, parsed, cmp = results
+    stats: dict[str, dict[str, list[int]]] = collections.defaultdict(lambda: collections.defaultdict(lambda: [0, 0]))
+    agreed = asserted = accepted = 0
+    unexplained = []
+    for row, field, got, want, ok in cmp:
+        key = (row["source"], row["_no"], field)
+        cell = stats[_source(row)][field]
+        cell[1] += 1
+        asserted += 1
+        if ok:
+            cell[0] += 1
+            agreed += 1
+        elif key in KNOWN_DIFFERENCES:
+            accepted += 1
+        else:
+            unexplained.append(f"{row['source']}:{row['_no']} {field}: ours {got!r} theirs {want!r}\n"
+                               f"    {row['line'][:200]}")
+    table = _table({s: {f: tuple(v) for f, v in d.items()} for s, d in stats.items()})
+    raw = agreed / asserted
+    score = (agreed + accepted) / asserted
+    report = (f"{table}\n\nagreed {agreed}/{asserted} = {raw:.1%}; with {accepted} known differences "
+              f"{score:.1%}; {len(unexplained)} unexplained")
+    print("\n" + report + "".join("\n" + u for u in unexplained))
+    assert score >= 0.95, report + "\n" + "\n".join(unexplained)
+    assert raw >= 0.95, report + "\n" + "\n".join(unexplained)
+
+
+def test_known_differences_still_differ(results):
+    rows, parsed, cmp = results
+    differing = {(row["source"], row["_no"], field) for row, field, _, _, ok in cmp if not ok}
+    stale = [f"{k}: {why}" for k, why in KNOWN_DIFFERENCES.items() if k not in differing]
+    assert not stale, "KNOWN_DIFFERENCES entries that no longer differ:\n" + "\n".join(stale)
