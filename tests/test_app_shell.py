@@ -51,6 +51,15 @@ def _login(at: AppTest, username: str, password: str) -> AppTest:
     return at.run()
 
 
+def _signed_in(at: AppTest) -> str | None:
+    """The username the sidebar shows as signed in (None: not signed in)."""
+    assert not at.exception, at.exception
+    for e in at.sidebar:
+        if e.type == "text" and str(e.value).endswith(("(admin)", "(analyst)")):
+            return str(e.value).split(" ")[0]
+    return None
+
+
 LOGIN_FORM = [
     ("subheader", "Login"),
     ("text_input", "Username"),
@@ -65,6 +74,11 @@ def _only_login_form(at: AppTest) -> None:
     assert leaves == LOGIN_FORM
     assert all(t.value == "" for t in at.text_input)
     assert not at.sidebar.children or all(e.type == "sidebar" for e in at.sidebar)
+
+
+def _only_login_form_after_notice(at: AppTest) -> None:
+    leaves = [leaf for leaf in _leaves(at) if leaf[0] not in ("component_instance", "info")]
+    assert leaves == LOGIN_FORM
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -93,7 +107,7 @@ def test_every_page_script_calls_the_gate_first():
 def test_login_with_admin_shows_overview_and_admin_navigation(accounts):
     at = _login(_app().run(), ADMIN, ADMIN_PW)
     assert not at.exception
-    assert [t.value for t in at.title] == ["Overview"]
+    assert _signed_in(at) == ADMIN
     assert ("text", f"{ADMIN} (admin)") in _leaves(at)
     at.switch_page(str(ROOT / "pages/admin.py")).run()
     assert not at.exception
@@ -109,7 +123,7 @@ def test_login_with_admin_shows_overview_and_admin_navigation(accounts):
 def test_analyst_gets_no_admin_page(accounts):
     at = _login(_app().run(), ANALYST, ANALYST_PW)
     assert not at.exception
-    assert [t.value for t in at.title] == ["Overview"]
+    assert _signed_in(at) == ANALYST
     with pytest.raises(ValueError, match="Could not find a navigation page") as err:
         at.switch_page(str(ROOT / "pages/admin.py"))
     for page in ("overview", "events", "detections", "live"):
@@ -133,9 +147,9 @@ def test_admin_page_run_directly_as_analyst_shows_no_admin_data(accounts):
 def test_password_is_checked_exactly_as_typed(accounts):
     at = _login(_app().run(), ANALYST, ANALYST_PW.strip())
     assert [e.value for e in at.error] == ["Invalid username or password."]
-    assert not at.title
+    assert _signed_in(at) is None
     at = _login(at, ANALYST.upper() + " ", ANALYST_PW)  # the username is normalised, never the password
-    assert [t.value for t in at.title] == ["Overview"]
+    assert _signed_in(at) == ANALYST
 
 
 def test_unknown_user_and_wrong_password_get_the_same_message(accounts):
@@ -159,12 +173,12 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(accounts):
     assert "Too many failed login attempts" in at.error[0].value
     at = _login(at, ADMIN, ADMIN_PW)
     assert "Too many failed login attempts" in at.error[0].value
-    assert not at.title
+    assert _signed_in(at) is None
     actions = [e["action"] for e in audit.read(accounts)]
     assert actions[:2] == ["login_throttled", "login_throttled"]
     # Another user from the same address is not blocked by this pair.
     at = _login(at, ANALYST, ANALYST_PW)
-    assert [t.value for t in at.title] == ["Overview"]
+    assert _signed_in(at) == ANALYST
 
 
 def test_logout_revokes_the_server_side_session(accounts):
@@ -183,23 +197,25 @@ def test_logout_revokes_the_server_side_session(accounts):
 
 def test_password_change_elsewhere_ends_the_session_on_the_next_action(accounts):
     at = _login(_app().run(), ANALYST, ANALYST_PW)
-    assert [t.value for t in at.title] == ["Overview"]
+    assert _signed_in(at) == ANALYST
     auth.set_password(accounts, ANALYST, "brand-new-secret-9", now=time.time())
     at.run()
     assert [e.value for e in at.info] == ["Your session is no longer valid. Please log in again."]
-    assert not at.title
+    assert _signed_in(at) is None
+    _only_login_form_after_notice(at)
 
 
 def test_idle_timeout_ends_the_session(accounts, monkeypatch):
     import secdash.ui.auth as gate
 
     at = _login(_app().run(), ANALYST, ANALYST_PW)
-    assert [t.value for t in at.title] == ["Overview"]
+    assert _signed_in(at) == ANALYST
     later = time.time() + 31 * 60
     monkeypatch.setattr(gate, "_now", lambda: later)
     at.run()
     assert "without activity" in at.info[0].value
-    assert not at.title
+    assert _signed_in(at) is None
+    _only_login_form_after_notice(at)
     entry = audit.read(accounts)[0]
     assert (entry["action"], entry["user"], entry["reason"]) == ("session_timeout", ANALYST, "idle")
 
@@ -235,3 +251,47 @@ def test_admin_adds_resets_and_removes_a_user(accounts):
     log = at.dataframe[1].value
     assert list(log["action"][:2]) == ["user_remove", "user_add"]
     assert json.loads(log["details"][0]) == {"target": "carol"}
+
+
+def _alive_script():
+    import streamlit as st
+
+    from secdash.ui.auth import session_alive
+
+    st.text(f"alive={session_alive()}")
+
+
+def test_session_alive_for_fragments_rechecks_without_counting_as_activity(accounts, monkeypatch):
+    import secdash.ui.auth as gate
+
+    store = auth.SessionStore(accounts)
+    t0 = time.time()
+    sid = store.create(auth.load_users(accounts)[ANALYST], t0)
+    at = AppTest.from_function(_alive_script)
+    at.session_state["_secdash_sid"] = sid
+    # 29 minutes of auto-refresh: still alive, but it does not extend the idle time...
+    monkeypatch.setattr(gate, "_now", lambda: t0 + 29 * 60)
+    assert at.run().text[0].value == "alive=True"
+    # ...so at 30 minutes the session has ended, as if nobody had been looking.
+    monkeypatch.setattr(gate, "_now", lambda: t0 + 30 * 60)
+    assert at.run().text[0].value == "alive=False"
+    assert audit.read(accounts)[0]["action"] == "session_timeout"
+    assert at.run().text[0].value == "alive=False"
+    at.session_state["_secdash_sid"] = "forged"
+    assert at.run().text[0].value == "alive=False"
+
+
+def test_client_address_from_proxy_header_only_when_configured(monkeypatch):
+    import secdash.ui.auth as gate
+    from secdash.config import parse
+
+    class FakeContext:
+        headers = {"X-Forwarded-For": "203.0.113.7, 198.51.100.2"}
+        ip_address = "10.0.0.5"
+
+    monkeypatch.setattr(gate.st, "context", FakeContext())
+    assert gate.client_ip(parse("")) == "10.0.0.5"  # a client-supplied header is ignored by default
+    # Behind the proxy, the last hop it appended is the address it saw.
+    assert gate.client_ip(parse('[auth]\nproxy_header = "X-Forwarded-For"')) == "198.51.100.2"
+    FakeContext.ip_address = None  # localhost
+    assert gate.client_ip(parse("")) == "local"

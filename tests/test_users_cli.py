@@ -113,4 +113,4 @@ def test_setup_refuses_a_weak_existing_key(home, capsys):
 def test_setup_steps_are_a_list_for_later_data_steps():
     from secdash.commands import setup
 
-    assert [s.__name__ for s in setup.STEPS] == ["_step_home", "_step_secrets", "_step_first_admin"]
+    assert [s.__name__ for s in setup.STEPS][:3] == ["_step_home", "_step_secrets", "_step_first_admin"]
