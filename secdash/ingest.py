@@ -47,6 +47,7 @@ FINGERPRINT_BYTES = 1024
 # last change.
 HOLD_SECONDS = 60.0
 AUDIT_SOURCE = "secdash-audit"
+RUNS_KEEP_DAYS = 30  # rows of ingest_runs older than this are dropped
 
 
 @dataclass
@@ -186,6 +187,7 @@ class _Run:
         self.flush_rows = flush_rows
         self.pending: list[tuple[object, FileState]] = []
         self.pending_rows = 0
+        self.writer: _Writer | None = None
 
     def match(self, dev: int, inode: int, head: bytes) -> FileState | None:
         for s in self.states:  # 1. same inode, fingerprint still matches (newest record first)
@@ -205,21 +207,45 @@ class _Run:
         return s
 
     def commit(self, df, state: FileState) -> None:
-        """Queue events + the new state of their file; written together by :meth:`flush`."""
+        """Queue events + the new state of their file; written together by :meth:`flush`.
+
+        A full queue is handed to a writer thread, so the next batch is parsed while this one is
+        stored (one writer, in order; after a failed write nothing later is written).
+        """
         state.updated = self.now
         self.pending.append((df, dataclasses.replace(state)))
         self.pending_rows += df.height if df is not None else 0
         if self.pending_rows >= self.flush_rows:
-            self.flush()
+            self._raise_writer_error()
+            items, self.pending, self.pending_rows = self.pending, [], 0
+            if self.writer is None:
+                self.writer = _Writer(self)
+            self.writer.submit(items)
+
+    def _raise_writer_error(self) -> None:
+        if self.writer is not None and self.writer.error is not None:
+            raise self.writer.error
 
     def flush(self, runs: Sequence[SourceReport] = (), retention_cutoff: dt.datetime | None = None) -> None:
-        """One transaction: queued events, file states, run statistics, retention."""
-        if not self.pending and not runs and retention_cutoff is None:
+        """Wait for the writer, then write what is queued, the run statistics and retention."""
+        if self.writer is not None:
+            self.writer.close()
+            self._raise_writer_error()
+        self._write(self.pending, runs, retention_cutoff)
+        self.pending, self.pending_rows = [], 0
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def _write(self, items, runs: Sequence[SourceReport] = (), retention_cutoff: dt.datetime | None = None) -> None:
+        """One transaction: events, file states, run statistics, retention."""
+        if not items and not runs and retention_cutoff is None:
             return
         import polars as pl
 
-        frames = [df for df, _ in self.pending if df is not None and df.height]
-        states = {s.file_id: s for _, s in self.pending}  # the last state of each file wins
+        frames = [df for df, _ in items if df is not None and df.height]
+        states = {s.file_id: s for _, s in items}  # the last state of each file wins
         with self.store.write() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -230,14 +256,47 @@ class _Run:
                 for r in runs:
                     con.execute("INSERT INTO ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 [self.now, r.source, r.files, r.new_lines, r.events, r.unknown, r.seconds, r.error])
+                if runs:  # run statistics are kept for RUNS_KEEP_DAYS
+                    con.execute("DELETE FROM ingest_runs WHERE started < ?",
+                                [self.now - dt.timedelta(days=RUNS_KEEP_DAYS)])
                 if retention_cutoff is not None:
                     delete_older_than(con, retention_cutoff)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        self.pending.clear()
-        self.pending_rows = 0
+
+
+class _Writer:
+    """One background thread writing queued batches in order (parse and store overlap)."""
+
+    def __init__(self, run: _Run) -> None:
+        import queue
+
+        self.run = run
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="secdash-ingest-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, items) -> None:
+        self.queue.put(items)
+
+    def _loop(self) -> None:
+        while True:
+            items = self.queue.get()
+            if items is None:
+                return
+            if self.error is None:  # after a failure nothing later may be written
+                try:
+                    self.run._write(items)
+                except BaseException as exc:  # noqa: BLE001 - handed to the ingesting thread
+                    self.error = exc
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
 
 
 def _count(report: SourceReport, df) -> None:
@@ -463,6 +522,7 @@ def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | 
     if not lock.acquire(wait):
         raise StoreBusyError(f"another ingest into {store.path} is running (the dashboard's background "
                              "ingester or a cron job?); try again")
+    run = None
     try:
         with store.read() as con:
             states = load_states(con)
@@ -507,6 +567,8 @@ def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | 
         _finish(store, run, reports, retention_days)
         return reports
     finally:
+        if run is not None:
+            run.abort()
         lock.release()
 
 
@@ -602,8 +664,13 @@ _BACKGROUND: dict[str, BackgroundIngester] = {}
 _BG_LOCK = threading.Lock()
 
 
-def start_background_ingest(cfg) -> BackgroundIngester:
-    """The process's background ingester for this store (started once; later calls return it)."""
+def start_background_ingest(cfg) -> BackgroundIngester | None:
+    """The process's background ingester for this store (started once; later calls return it).
+
+    None when ``[ingest] background = false`` (cron runs ``python -m secdash ingest`` instead).
+    """
+    if not cfg.ingest.background:
+        return None
     store = Store.from_config(cfg)
     key = str(store.path.resolve())
     with _BG_LOCK:
