@@ -173,30 +173,34 @@ def ssh_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
         return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "host": pl.String, "ip": pl.String,
                                     "user": pl.String, "weight": pl.Int64, "ids": pl.List(pl.Int64)})
     gap = int(d.attempt_gap_seconds * _US)
-    ssh = ssh.with_columns(pl.coalesce(pl.col("pid"), -pl.col("id") - 1).alias("_pid"))
-    ssh = ssh.sort(["host", "_pid", "ts", "id"], nulls_last=True)
+    # one int64 connection key: host code in the high bits, pid (or a unique number) below
+    host_code = pl.col("host").fill_null("").rank("dense").cast(pl.Int64)
+    conn = pl.coalesce(pl.col("pid").cast(pl.Int64), (1 << 40) + pl.col("id"))
+    ssh = ssh.with_columns((host_code * (1 << 42) + conn).alias("_k"),
+                           pl.col("ts").dt.epoch("us").alias("_t"))
+    ssh = ssh.sort(["_k", "_t", "id"])
     ssh = ssh.with_columns(
-        ((pl.col("ts").diff().dt.total_microseconds() > gap).fill_null(True)
-         | (pl.col("host") != pl.col("host").shift(1)).fill_null(True)
-         | (pl.col("host").is_null() != pl.col("host").shift(1).is_null()).fill_null(True)
-         | (pl.col("_pid") != pl.col("_pid").shift(1)).fill_null(True)).cum_sum().alias("_cl"))
+        (((pl.col("_t") - pl.col("_t").shift(1)) > gap) | (pl.col("_k") != pl.col("_k").shift(1)))
+        .fill_null(True).cum_sum().alias("_cl"))
     is_failed = pl.col("event") == "ssh_failed_auth"
     is_pam = (pl.col("event") == "auth_failure") & (pl.col("pattern").fill_null("") != "pam.check_pass_unknown")
     is_more = pl.col("event") == "auth_failure_summary"
     is_invalid = pl.col("event") == "ssh_invalid_user"
     more_n = pl.col("detail").str.extract(r"^([0-9]+)$", 1).cast(pl.Int64, strict=False).fill_null(0)
-    named = is_failed | is_invalid
+    ssh = ssh.with_columns(
+        pl.when(is_failed).then(pl.col("count")).otherwise(0).alias("_f"),
+        pl.when(is_pam).then(pl.col("count")).when(is_more).then(more_n).otherwise(0).alias("_p"),
+        pl.when(is_invalid).then(pl.col("count")).otherwise(0).alias("_i"),
+        pl.when(is_failed | is_invalid).then(pl.col("user")).alias("_nu"))
     agg = ssh.group_by("_cl").agg(
         pl.col("ts").min().alias("ts"),
         pl.col("host").first().alias("host"),
         pl.col("src_ip").drop_nulls().first().alias("ip"),
-        pl.coalesce(pl.col("user").filter(named).drop_nulls().first(),
-                    pl.col("user").drop_nulls().first()).alias("user"),
-        pl.col("count").filter(is_failed).sum().alias("_f"),
-        (pl.col("count").filter(is_pam).sum() + more_n.filter(is_more).sum()).alias("_p"),
-        pl.col("count").filter(is_invalid).sum().alias("_i"),
-        pl.col("id").sort().alias("ids"),
-    )
+        pl.col("_nu").drop_nulls().first().alias("_nu"),
+        pl.col("user").drop_nulls().first().alias("_u"),
+        pl.col("_f").sum(), pl.col("_p").sum(), pl.col("_i").sum(),
+        pl.col("id").alias("ids"),
+    ).with_columns(pl.coalesce("_nu", "_u").alias("user"), pl.col("ids").list.sort())
     weight = (pl.when(pl.col("_f") > 0).then(pl.col("_f"))
               .when(pl.col("_p") > 0).then(pl.col("_p"))
               .when(pl.col("_i") > 0).then(pl.col("_i")).otherwise(1)).cast(pl.Int64)
