@@ -26,6 +26,7 @@ CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "sel
 
 def render_events(user) -> None:
     """The whole page (call after ``require_login()``)."""
+    st.set_page_config(layout="wide")  # also when a fresh server serves this page without app.py
     cfg = data.get_config()
     data.ensure_background_ingest(cfg)
     zone = filters.begin(cfg)

@@ -284,16 +284,21 @@ def file_label(state: FilterState, f: Filters, now: dt.datetime | None = None) -
 
 
 # -- Streamlit wiring -------------------------------------------------------------------------------
+#
+# Programmatic changes (a URL, a one-click filter, a chart click, "Clear filters") never write
+# into widget keys: they store a new *seed* FilterState and bump a generation number that is
+# part of every filter widget's key, so the next run draws fresh widgets whose defaults are the
+# seed. A freshly mounted widget always shows its default, so the browser can never show other
+# values than the server uses (writing widget keys races with reruns that a component triggers,
+# e.g. the login cookie right after sign-in). The analyst's own edits live in the widget keys.
 
-STATE = "_secdash_filters"  # FilterState, kept across pages
+STATE = "_secdash_filters"  # FilterState of the last run, kept across pages
+SEED = "_secdash_filters_seed"  # FilterState the current widgets were created with
+GEN = "_secdash_filters_gen"  # generation of the filter widgets (bumped on programmatic changes)
 LAST_QS = "_secdash_filters_qs"  # the query parameters last applied or written
-EPOCH = "_secdash_filters_epoch"  # bumped on programmatic changes (resets chart selections)
-W = {  # widget keys
-    "range": "flt_range", "since": "flt_since", "until": "flt_until", "users": "flt_users", "ips": "flt_ips",
-    "events": "flt_events", "outcomes": "flt_outcomes", "hosts": "flt_hosts", "programs": "flt_programs",
-    "pids": "flt_pids", "q": "flt_q", "tz": "flt_tz",
-}
 ERRORS = "_secdash_filter_errors"
+ZONE = "_secdash_default_zone"
+NAMES = ("range", "since", "until", "users", "ips", "events", "outcomes", "hosts", "programs", "pids", "q", "tz")
 
 
 def url_params() -> dict[str, list[str]]:
@@ -302,24 +307,25 @@ def url_params() -> dict[str, list[str]]:
     return {k: qp.get_all(k) for k in PARAMS if k in qp}
 
 
+def _key(name: str) -> str:
+    return f"flt_{name}_{st.session_state.get(GEN, 0)}"
+
+
+def epoch() -> int:
+    """Generation of the filter widgets; use it in keys of selections that a filter change resets."""
+    return int(st.session_state.get(GEN, 0))
+
+
 def _naive_local(value: dt.datetime | None, zone: str) -> dt.datetime | None:
     return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None) if value else None
 
 
-def _apply(state: FilterState, zone: str) -> None:
-    """Put a FilterState into the widgets' session keys (before the widgets are drawn)."""
+def _apply(state: FilterState) -> None:
+    """Make ``state`` the filters: new widgets with it as their defaults on the next draw."""
     ss = st.session_state
-    ss[W["range"]] = state.range
-    z = state.tz or zone
-    ss[W["since"]] = _naive_local(state.since, z)
-    ss[W["until"]] = _naive_local(state.until, z)
-    for attr in ("users", "events", "outcomes", "hosts", "programs"):
-        ss[W[attr]] = list(getattr(state, attr))
-    ss[W["ips"]] = ", ".join(state.ips)
-    ss[W["pids"]] = ", ".join(str(p) for p in state.pids)
-    ss[W["q"]] = state.q
-    ss[W["tz"]] = state.tz or zone
+    ss[SEED] = state
     ss[STATE] = state
+    ss[GEN] = ss.get(GEN, 0) + 1
 
 
 def default_zone(cfg) -> str:
@@ -336,23 +342,25 @@ def default_zone(cfg) -> str:
 
 
 def begin(cfg) -> str:
-    """Decide where this run's filters come from (URL, the session, defaults) and prime the widgets.
+    """Decide where this run's filters come from (URL, the session, defaults).
 
-    Returns the default display zone. Call after the login gate, before :func:`render`.
+    A URL that differs from what this session last wrote wins (a pasted or bookmarked link, also
+    one opened before logging in: the gate keeps the query string); a URL without filter
+    parameters (coming from another page) gets the session's filters. Returns the default display
+    zone. Call after the login gate, before :func:`render`.
     """
     ss = st.session_state
     zone = default_zone(cfg)
+    ss[ZONE] = zone
     params = url_params()
-    last = ss.get(LAST_QS)
-    stored = ss.get(STATE)
-    if params and params != last:
+    if params and params != ss.get(LAST_QS):
         parsed = parse_params(params, zone)
         ss[ERRORS] = parsed.errors
-        _apply(parsed.state, zone)
+        _apply(parsed.state)
         ss[LAST_QS] = params
-    elif any(k not in ss for k in W.values()):
-        # back from another page (its widgets were cleaned up), or the first run
-        _apply(stored if stored is not None else FilterState(), zone)
+    elif SEED not in ss or _key("range") not in ss:
+        # first run, or back from another page (its widgets were cleaned up)
+        _apply(ss.get(STATE) or FilterState())
     return zone
 
 
@@ -360,17 +368,40 @@ def _merge(options: Sequence, selected: Sequence) -> list:
     return list(dict.fromkeys([*selected, *options]))
 
 
+def _value(name: str, seed: FilterState, zone: str):
+    """The widget's current value (its key), else the seed's value in widget form."""
+    key = _key(name)
+    if key in st.session_state:
+        return st.session_state[key]
+    return _seed_value(name, seed, zone)
+
+
+def _seed_value(name: str, seed: FilterState, zone: str):
+    tz = seed.tz or zone
+    if name in ("since", "until"):
+        return _naive_local(getattr(seed, name), tz)
+    if name == "ips":
+        return ", ".join(seed.ips)
+    if name == "pids":
+        return ", ".join(str(p) for p in seed.pids)
+    if name == "tz":
+        return tz
+    v = getattr(seed, name)
+    return list(v) if isinstance(v, tuple) else v
+
+
 def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
     ss = st.session_state
+    seed = ss.get(SEED) or FilterState()
     errors: list[str] = []
-    tz = ss.get(W["tz"]) or zone
+    tz = _value("tz", seed, zone) or zone
     if not valid_zone(tz):
         tz = zone
-    rng = ss.get(W["range"]) or DEFAULT_RANGE
+    rng = _value("range", seed, zone) or DEFAULT_RANGE
     since = until = None
     if rng == "custom":
         for name in ("since", "until"):
-            v = ss.get(W[name])
+            v = _value(name, seed, zone)
             if isinstance(v, dt.datetime):
                 val = v.replace(tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc)
                 if name == "since":
@@ -379,57 +410,38 @@ def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
                     until = val
         if since and until and since >= until:
             errors.append("The start of the time range must be before its end.")
-    ips, bad = check_ips([ss.get(W["ips"]) or ""])
+    ips, bad = check_ips([_value("ips", seed, zone) or ""])
     if bad:
         errors.append("Not an IP address or CIDR range: " + ", ".join(bad)
                       + ". Use addresses or ranges like 203.0.113.7, 203.0.113.0/24, 2001:db8::/32, "
                         "separated by commas.")
     pids = []
-    for v in split_list([ss.get(W["pids"]) or ""]):
+    for v in split_list([_value("pids", seed, zone) or ""]):
         if v.isdigit():
             pids.append(int(v))
         else:
             errors.append(f"Not a process id (a number): {v}")
     state = FilterState(
-        range=rng, since=since, until=until, users=tuple(ss.get(W["users"]) or ()), ips=tuple(ips),
-        events=tuple(ss.get(W["events"]) or ()), outcomes=tuple(ss.get(W["outcomes"]) or ()),
-        hosts=tuple(ss.get(W["hosts"]) or ()), programs=tuple(ss.get(W["programs"]) or ()),
-        pids=tuple(dict.fromkeys(pids)), q=(ss.get(W["q"]) or "").strip(),
+        range=rng, since=since, until=until, users=tuple(_value("users", seed, zone) or ()), ips=tuple(ips),
+        events=tuple(_value("events", seed, zone) or ()), outcomes=tuple(_value("outcomes", seed, zone) or ()),
+        hosts=tuple(_value("hosts", seed, zone) or ()), programs=tuple(_value("programs", seed, zone) or ()),
+        pids=tuple(dict.fromkeys(pids)), q=(_value("q", seed, zone) or "").strip(),
         tz="" if tz == zone else tz,
     )
     return state, errors
 
 
 def set_filters(**changes) -> None:
-    """Change filters programmatically (one-click filters, chart clicks). For callbacks: they run
-    before the script, so the widgets pick the new values up."""
-    ss = st.session_state
-    zone = ss.get("_secdash_default_zone", "UTC")
-    state, _ = _from_widgets(zone)
-    _apply(replace(state, **changes), zone)
-    ss[EPOCH] = ss.get(EPOCH, 0) + 1
-
-
-def add_to(attr: str, value) -> None:
-    """Callback: add ``value`` to the list filter ``attr`` (users, ips, hosts, ...)."""
-    ss = st.session_state
-    state, _ = _from_widgets(ss.get("_secdash_default_zone", "UTC"))
-    vals = tuple(getattr(state, attr))
-    if value not in vals:
-        set_filters(**{attr: (*vals, value)})
+    """Change filters programmatically (one-click filters, chart clicks); works in callbacks."""
+    state, _ = _from_widgets(st.session_state.get(ZONE, "UTC"))
+    _apply(replace(state, **changes))
 
 
 def clear() -> None:
     """Callback of "Clear filters": defaults, keeping the chosen display zone."""
-    ss = st.session_state
-    state, _ = _from_widgets(ss.get("_secdash_default_zone", "UTC"))
-    _apply(FilterState(tz=state.tz), ss.get("_secdash_default_zone", "UTC"))
-    ss[ERRORS] = []
-    ss[EPOCH] = ss.get(EPOCH, 0) + 1
-
-
-def epoch() -> int:
-    return int(st.session_state.get(EPOCH, 0))
+    state, _ = _from_widgets(st.session_state.get(ZONE, "UTC"))
+    st.session_state[ERRORS] = []
+    _apply(FilterState(tz=state.tz))
 
 
 def _zones(default: str, current: str) -> list[str]:
@@ -443,44 +455,52 @@ def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[Filter
     ``options``: value lists for users, hosts, programs (from the data).
     """
     ss = st.session_state
-    ss["_secdash_default_zone"] = zone
-    top = st.columns([4, 2, 1], vertical_alignment="bottom")
+    seed = ss.get(SEED) or FilterState()
+
+    def d(name: str):
+        return _seed_value(name, seed, zone)
+
+    top = st.columns([6, 2, 1], vertical_alignment="bottom")
     with top[0]:
         st.segmented_control("Time range", list(PRESETS), format_func=lambda k: PRESETS[k][0],
-                             key=W["range"], required=True)
+                             default=d("range"), key=_key("range"), required=True)
+    tz_now = _value("tz", seed, zone)
     with top[1]:
-        st.selectbox("Display time zone", _zones(zone, ss.get(W["tz"]) or zone), key=W["tz"])
+        zones = _zones(zone, tz_now)
+        st.selectbox("Display time zone", zones, index=zones.index(d("tz")) if d("tz") in zones else 0,
+                     key=_key("tz"))
     with top[2]:
         st.button("Clear filters", on_click=clear, icon=":material/filter_alt_off:", width="stretch")
-    if ss.get(W["range"]) == "custom":
+    if _value("range", seed, zone) == "custom":
         c = st.columns(2)
-        tzname = ss.get(W["tz"]) or zone
         with c[0]:
-            st.datetime_input(f"From ({tzname})", key=W["since"], format="YYYY-MM-DD")
+            st.datetime_input(f"From ({tz_now})", value=d("since"), key=_key("since"), format="YYYY-MM-DD")
         with c[1]:
-            st.datetime_input(f"To ({tzname}, exclusive)", key=W["until"], format="YYYY-MM-DD")
+            st.datetime_input(f"To ({tz_now}, exclusive)", value=d("until"), key=_key("until"), format="YYYY-MM-DD")
     row = st.columns(4)
     with row[0]:
-        st.multiselect("Users", _merge(options.get("users", ()), ss.get(W["users"]) or ()), key=W["users"],
-                       accept_new_options=True, placeholder="Any user (type to search or add)")
+        st.multiselect("Users", _merge(options.get("users", ()), d("users")), default=d("users"),
+                       key=_key("users"), accept_new_options=True, placeholder="Any user (type to search or add)")
     with row[1]:
-        st.text_input("IPs or CIDR ranges", key=W["ips"], placeholder="203.0.113.7, 198.51.100.0/24")
+        st.text_input("IPs or CIDR ranges", value=d("ips"), key=_key("ips"),
+                      placeholder="203.0.113.7, 198.51.100.0/24")
     with row[2]:
-        st.multiselect("Event types", _merge(EVENTS, ss.get(W["events"]) or ()), key=W["events"],
+        st.multiselect("Event types", _merge(EVENTS, d("events")), default=d("events"), key=_key("events"),
                        placeholder="Any event")
     with row[3]:
-        st.multiselect("Outcome", list(OUTCOMES), key=W["outcomes"], placeholder="Any outcome")
+        st.multiselect("Outcome", list(OUTCOMES), default=d("outcomes"), key=_key("outcomes"),
+                       placeholder="Any outcome")
     row = st.columns(4)
     with row[0]:
-        st.multiselect("Hosts", _merge(options.get("hosts", ()), ss.get(W["hosts"]) or ()), key=W["hosts"],
-                       accept_new_options=True, placeholder="Any host")
+        st.multiselect("Hosts", _merge(options.get("hosts", ()), d("hosts")), default=d("hosts"),
+                       key=_key("hosts"), accept_new_options=True, placeholder="Any host")
     with row[1]:
-        st.multiselect("Programs", _merge(options.get("programs", ()), ss.get(W["programs"]) or ()),
-                       key=W["programs"], accept_new_options=True, placeholder="Any program")
+        st.multiselect("Programs", _merge(options.get("programs", ()), d("programs")), default=d("programs"),
+                       key=_key("programs"), accept_new_options=True, placeholder="Any program")
     with row[2]:
-        st.text_input("Process ids", key=W["pids"], placeholder="e.g. 4242")
+        st.text_input("Process ids", value=d("pids"), key=_key("pids"), placeholder="e.g. 4242")
     with row[3]:
-        st.text_input("Text in message", key=W["q"], placeholder="substring, case-insensitive")
+        st.text_input("Text in message", value=d("q"), key=_key("q"), placeholder="substring, case-insensitive")
     state, errors = _from_widgets(zone)
     url_errors = ss.pop(ERRORS, None) or []
     ss[STATE] = state
@@ -488,5 +508,4 @@ def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[Filter
     if params != url_params():
         st.query_params.from_dict(params)
     ss[LAST_QS] = params
-    display = state.tz or zone
-    return state, display, [*url_errors, *errors]
+    return state, state.tz or zone, [*url_errors, *errors]
