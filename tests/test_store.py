@@ -266,3 +266,10 @@ def test_timeline_buckets_align_like_time_bucket(store):
                                "WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1", [secs]).fetchall()
             assert [(b.to_pydatetime(), int(n)) for b, n in zip(tl["bucket"], tl["events"], strict=True)] == \
                 [(b, int(n)) for b, n in want], label
+
+
+def test_pid_filter(store):
+    df, total = store.query_events(st.Filters(hosts=["web-01"], pids=[100]))
+    assert total == 2 and set(df["line"]) == {1, 2}
+    with pytest.raises(st.FilterError):
+        store.query_events(st.Filters(pids=["1; DROP TABLE events"]))
