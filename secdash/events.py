@@ -64,6 +64,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "sudo_command": ("success", "sudo ran a command as target_user"),
     "sudo_auth_failure": ("failure", "sudo: incorrect password attempts, or a password was required"),
     "sudo_denied": ("failure", "sudo refused: user NOT in sudoers, command not allowed"),
+    "pkexec_command": ("success", "pkexec (polkit) ran a command as target_user"),
+    "pkexec_refused": ("failure", "pkexec refused: not authorized, or a suspicious environment (CVE-2021-4034 exploit attempts)"),
     "su_success": ("success", "su switched user"),
     "su_failure": ("failure", "su failed"),
     "login_failure": ("failure", "console login(1) failure"),

@@ -47,16 +47,17 @@ _FACILITY = (r"(?:(?:auth|authpriv|daemon|user|kern|mail|cron|syslog|security|lo
 # Accepted: one or more spaces after the stamp (macOS writes two; an empty host leaves two),
 # "prog[pid]:", "prog:", "[prog]:", "[prog]" and rsyslog's colon-less "prog[pid] ".
 HEADER_RE = (
-    r"^(?P<_h>(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) +" + _PRI_TAG
+    r"^(?P<_h>(?:<[0-9]{1,3}>)?(?:\[?(?P<cts>" + _CLASSIC + r")\]?|(?P<its>" + _ISO + r")) +" + _PRI_TAG
     + r"(?:(?P<host>" + _NAME + r") )?" + _FACILITY + r"\[?(?P<program>" + _NAME + r")"
     r"(?:\[(?P<pid>[0-9]{1,10})\](?:: ?| )|\]:? ?|: ?))"
 )
 # RFC 5424; the "<PRI>1 " prefix may be missing when a relay stripped it (the stamp is then required).
+# Structured data: a "]" inside a quoted PARAM-VALUE should be escaped but often is not.
 RFC5424_RE = (
     r"^(?:<[0-9]{1,3}>1 )?(?P<its>-|[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) "
-    r"(?P<pid>[^ ]+) [^ ]+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)$"
+    r'(?P<pid>[^ ]+) [^ ]+ (?:-|(?:\[(?:[^\]\\"]|\\.|"(?:[^"\\]|\\.)*")*\])+) ?(?P<msg>.*)$'
 )
-TS_HOST_RE = r"^(?:<[0-9]{1,3}>)?(?:(?P<cts>" + _CLASSIC + r")|(?P<its>" + _ISO + r")) +(?P<host>[^ ]+) (?P<msg>.*)$"
+TS_HOST_RE = r"^(?:<[0-9]{1,3}>)?(?:\[?(?P<cts>" + _CLASSIC + r")\]?|(?P<its>" + _ISO + r")) +(?P<host>[^ ]+) (?P<msg>.*)$"
 NO_TS_RE = r"^(?P<host>" + _NAME + r") (?P<program>" + _NAME + r")\[(?P<pid>[0-9]{1,10})\]: ?(?P<msg>.*)$"
 REPEAT_RE = r"^message repeated (?P<n>[0-9]{1,9}) times: \[ ?(?P<inner>.*)\]$"
 SOLARIS_RE = r"^\[ID [0-9]+ [a-z0-9]+\.[a-z]+\] "
