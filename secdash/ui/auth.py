@@ -83,7 +83,7 @@ def _sessions(cfg: Config) -> core.SessionStore:
 
 
 def _clear_state(*, logout: bool) -> None:
-    for key in (_SID, _USER):
+    for key in (_SID, _USER, _ERROR):
         st.session_state.pop(key, None)
     for key in _LIB_KEYS:
         st.session_state[key] = None
@@ -94,6 +94,7 @@ def _clear_state(*, logout: bool) -> None:
 
 
 def _establish(user: core.User, sid: str) -> None:
+    st.session_state.pop(_ERROR, None)
     st.session_state[_SID] = sid
     st.session_state[_USER] = _current(user)
     st.session_state["authentication_status"] = True
@@ -275,7 +276,9 @@ def _login_screen(cfg: Config, key: str) -> bool:
         if st.session_state.get(_SID):
             box.empty()  # logged in (form or cookie): the page renders in this same run
             return True
-        error = st.session_state.pop(_ERROR, None)
+        # Kept (not popped) until the next attempt: a rerun triggered by a component must not
+        # make the message disappear.
+        error = st.session_state.get(_ERROR)
         if error:
             st.error(error)
         if not users:
