@@ -592,8 +592,12 @@ def where_clause(f: Filters) -> tuple[str, list[Any]]:
         if values:
             parts.append(members(col, values))
     if f.pids:
-        parts.append(f"pid IN ({', '.join('?' for _ in f.pids)})")
-        params.extend(int(p) for p in f.pids)
+        try:
+            pids = [int(p) for p in f.pids]
+        except (TypeError, ValueError):
+            raise FilterError(f"process ids must be whole numbers: {list(f.pids)!r}") from None
+        parts.append(f"pid IN ({', '.join('?' for _ in pids)})")
+        params.extend(pids)
     if f.text:
         parts.append("message ILIKE ? ESCAPE '\\'")
         params.append("%" + escape_like(f.text) + "%")
