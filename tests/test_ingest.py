@@ -417,3 +417,32 @@ def test_background_ingester(home, logdir):
     finally:
         ing.stop_background_ingest()
     assert not bg.is_alive()
+
+
+def test_journald_source_keeps_its_cursor(store, monkeypatch):
+    import polars as pl
+
+    import secdash.sources as sources
+    from secdash.parse import YearState, parse_lines
+
+    calls = []
+    batches = [
+        (parse_lines([line(1), line(2)], tz="UTC", source="journal", year_state=YearState(2026)), "c2"),
+        (parse_lines([line(3)], tz="UTC", source="journal", year_state=YearState(2026)), "c3"),
+        (parse_lines([], tz="UTC", source="journal", year_state=YearState(2026)), None),
+    ]
+
+    def fake(*, after_cursor=None, **kw):
+        calls.append(after_cursor)
+        return batches[len(calls) - 1]
+
+    monkeypatch.setattr(sources, "read_journal", fake)
+    (r,) = run(store, "journald")
+    assert r.kind == "journal" and r.new_lines == 2
+    (r,) = run(store, "journald")
+    assert r.new_lines == 1
+    (r,) = run(store, "journald")
+    assert r.new_lines == 0
+    assert calls == [None, "c2", "c3"]
+    assert pids(store) == [1, 2, 3]
+    assert isinstance(batches[0][0], pl.DataFrame)
