@@ -1,8 +1,6 @@
-"""Detections page (placeholder until its issue lands)."""
-import streamlit as st
-
+"""Detections page: alerts by severity and rule, their raw lines, links to Events, "what if"."""
 from secdash.ui.auth import require_login
+from secdash.ui.detections import render_detections
 
-require_login()
-st.title("Detections")
-st.info("This page is not built yet.")
+user = require_login()
+render_detections(user)

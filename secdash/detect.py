@@ -659,5 +659,111 @@ def iso_z(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Helpers for the pages: raw lines of an alert, "what if" thresholds, saving thresholds
+
+LINE_COLUMNS = ("id", "ts", "host", "program", "pid", "event", "outcome", "user", "target_user", "src_ip", "message")
+
+
+def event_rows(store, ids, *, limit: int = 500):
+    """The stored events with these ids (time order, at most ``limit``) as a pandas frame."""
+    from secdash.store import _frame, q
+
+    ids = [int(i) for i in list(ids)[: max(0, int(limit))]]
+    cols = ", ".join("id" if c == "id" else q(c) for c in LINE_COLUMNS)
+    if not ids:
+        with store.read() as con:
+            return _frame(con, f"SELECT {cols} FROM events WHERE false")
+    with store.read() as con:
+        return _frame(con, f"SELECT {cols} FROM events WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY ts, id",
+                      [ids])
+
+
+def link_params(lines) -> dict[str, list[str]]:
+    """Events-page query parameters selecting these lines (pandas frame of :func:`event_rows`):
+    their time span (ISO UTC, until exclusive: last + 1 s), event types, hosts, and the address /
+    user when all lines share one."""
+    if lines is None or len(lines) == 0:
+        return {}
+    first = lines["ts"].min().to_pydatetime()
+    last = lines["ts"].max().to_pydatetime() + dt.timedelta(seconds=1)
+    out: dict[str, list[str]] = {"since": [iso_z(first)], "until": [iso_z(last)],
+                                 "event": sorted(set(lines["event"].dropna()))}
+    hosts = sorted(set(lines["host"].dropna()))
+    if hosts:
+        out["host"] = hosts
+    ips = set(lines["src_ip"].dropna())
+    if len(ips) == 1 and lines["src_ip"].notna().all():
+        out["ip"] = sorted(ips)
+    return out
+
+
+# rule -> (threshold setting, window setting) for the "what if" control
+TUNABLE: dict[str, tuple[str, str]] = {
+    "ssh.brute_force": ("brute_force_attempts", "brute_force_window_seconds"),
+    "ssh.slow_brute_force": ("slow_brute_force_attempts", "slow_brute_force_window_seconds"),
+    "ssh.password_spray": ("spray_attempts", "spray_window_seconds"),
+    "ssh.success_after_failures": ("success_after_failures", "success_after_failures_window_seconds"),
+    "sudo.auth_failures": ("sudo_failures", "sudo_failures_window_seconds"),
+}
+
+
+def what_if(events: pl.DataFrame, cfg, rule: str, threshold: int, window_seconds: float, *,
+            zone: str = "UTC") -> int:
+    """How many ``rule`` alerts ``events`` would give with another threshold / window."""
+    from dataclasses import replace
+
+    d = _cfg_detect(cfg)
+    n_key, w_key = TUNABLE[rule]
+    d2 = replace(d, **{n_key: int(threshold), w_key: float(window_seconds)}, disabled_rules=[])
+    return evaluate(events, d2, zone=zone, rules={rule}).height
+
+
+def save_settings(home, values: dict[str, int | float]) -> None:
+    """Write ``[detect]`` settings into ``config.toml`` (other lines and comments kept; validated
+    before the atomic replace)."""
+    import os
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from secdash import config
+
+    path = Path(home) / config.CONFIG_NAME
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == "[detect]"), None)
+    if start is None:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines.append("[detect]")
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    for key, value in values.items():
+        if not re.fullmatch(r"[a-z_]+", key):
+            raise ValueError(f"not a setting name: {key!r}")
+        new_line = f"{key} = {value!r}"
+        idx = next((i for i in range(start + 1, end) if re.match(rf"\s*{key}\s*=", lines[i])), None)
+        if idx is None:
+            lines.insert(end, new_line)
+            end += 1
+        else:
+            lines[idx] = new_line
+    new_text = "\n".join(lines).rstrip("\n") + "\n"
+    config.parse(new_text, home=Path(home), origin=str(path))  # raises ConfigError, nothing written
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".config-", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new_text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 __all__ = ["RULES", "Rule", "ALERT_SCHEMA", "evaluate", "ssh_attempts", "sudo_attempts", "update", "read_alerts",
            "alerts_for", "to_records", "SEVERITIES"]
