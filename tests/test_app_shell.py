@@ -295,3 +295,19 @@ def test_client_address_from_proxy_header_only_when_configured(monkeypatch):
     assert gate.client_ip(parse('[auth]\nproxy_header = "X-Forwarded-For"')) == "198.51.100.2"
     FakeContext.ip_address = None  # localhost
     assert gate.client_ip(parse("")) == "local"
+
+
+def test_parser_health_table_shares_per_source():
+    import pandas as pd
+
+    from secdash.ui.admin import parser_health_table
+
+    runs = pd.DataFrame(
+        {"source": ["/var/log/auth.log", "/var/log/auth.log", "journal"], "lines": [100, 300, 0], "unknown": [4, 0, 0]}
+    )
+    t = parser_health_table(runs)
+    assert t.to_dict("records")[0] == {
+        "source": "/var/log/auth.log", "runs": 2, "lines": 400, "unknown": 4, "unknown share %": 1.0,
+    }
+    assert pd.isna(t["unknown share %"][1])  # no lines: no share, not a division by zero
+    assert list(parser_health_table(runs.iloc[0:0]).columns)[-1] == "unknown share %"

@@ -139,15 +139,63 @@ def render_audit(cfg: Config) -> None:
     st.dataframe(audit_table(cfg), hide_index=True, width="stretch")
 
 
+def _store(cfg: Config):
+    """The event store when it exists (None otherwise); never raises into the page."""
+    try:
+        from secdash.ui.data import get_store
+
+        store = get_store(cfg)
+        return store if store.exists() else None
+    except (SecdashError, OSError, ImportError):
+        return None
+
+
 def render_sources(cfg: Config) -> None:
-    st.caption("Configured log sources (ingest status appears here once the event store exists).")
+    st.caption("Configured log sources, and what the ingester has read from each file.")
     rows = []
     for p in cfg.sources.paths:
         rows.append({"source": p, "exists": os.path.exists(p), "readable": os.access(p, os.R_OK)})
     if cfg.sources.journald:
-        rows.append({"source": "systemd journal", "exists": True, "readable": True})
+        rows.append({"source": "systemd journal (journalctl)", "exists": True, "readable": True})
     st.dataframe(pd.DataFrame(rows, columns=["source", "exists", "readable"]), hide_index=True, width="stretch")
+    store = _store(cfg)
+    if store is None:
+        st.info("No event store yet: run python -m secdash ingest (or setup).")
+        return
+    try:
+        status = store.source_status()
+        runs = store.ingest_runs(limit=50)
+    except SecdashError as exc:
+        st.warning(f"Ingest status unavailable: {exc}")
+        return
+    st.subheader("Files read")
+    st.dataframe(status, hide_index=True, width="stretch")
+    st.subheader("Recent ingest runs")
+    st.dataframe(runs, hide_index=True, width="stretch")
+
+
+def parser_health_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per source: lines parsed and the share the parser did not recognise (from ingest runs)."""
+    cols = ["source", "runs", "lines", "unknown", "unknown share %"]
+    if runs is None or len(runs) == 0:
+        return pd.DataFrame(columns=cols)
+    g = runs.groupby("source", dropna=False).agg(runs=("source", "size"), lines=("lines", "sum"),
+                                                 unknown=("unknown", "sum")).reset_index()
+    g["unknown share %"] = (100.0 * g["unknown"] / g["lines"].where(g["lines"] > 0)).round(2)
+    return g[cols]
 
 
 def render_parser_health(cfg: Config) -> None:
-    st.info("Parser health (share of unknown lines per source) appears here once ingest runs.")
+    st.caption("Lines no pattern recognised, per source (python -m secdash explain FILE shows samples).")
+    store = _store(cfg)
+    if store is None:
+        st.info("No event store yet: run python -m secdash ingest (or setup).")
+        return
+    try:
+        runs = store.ingest_runs(limit=1000)
+        share = store.unknown_share()
+    except SecdashError as exc:
+        st.warning(f"Parser health unavailable: {exc}")
+        return
+    st.metric("Unknown lines among stored events", f"{100.0 * share:.2f} %")
+    st.dataframe(parser_health_table(runs), hide_index=True, width="stretch")
