@@ -274,7 +274,7 @@ def file_label(state: FilterState, f: Filters, now: dt.datetime | None = None) -
     import re
 
     host = state.hosts[0] if len(state.hosts) == 1 else ("all" if not state.hosts else "hosts")
-    host = re.sub(r"[^A-Za-z0-9._-]+", "_", host)[:40] or "host"
+    host = re.sub(r"\.{2,}", "_", re.sub(r"[^A-Za-z0-9._-]+", "_", host)).strip("._-")[:40] or "host"
 
     def stamp(v: dt.datetime | None, default: str) -> str:
         return v.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%MZ") if v else default
