@@ -200,6 +200,12 @@ class _Run:
                     return s
         return None
 
+    def is_second_copy(self, head: bytes) -> bool:
+        """The content of a file already read in this run (auth.log.1 next to auth.log.1.gz while
+        logrotate compresses, or a copy of a log given as another source)."""
+        return bool(head) and any(s.file_id in self.claimed and s.cursor is None and s.fp_len > 0
+                                  and _fp_matches(s, head) for s in self.states)
+
     def new_state(self, source: str, path: Path) -> FileState:
         s = FileState(file_id=self.next_id, source=source, path=str(path), first_seen=self.now)
         self.next_id += 1
@@ -340,6 +346,8 @@ def _ingest_file(run: _Run, report: SourceReport, source: str, path: Path, *, li
     head = _head(path)
     gz = _is_gzip(path)
     state = run.match(st.st_dev, st.st_ino, head)
+    if state is None and run.is_second_copy(head):
+        return
     if state is not None:
         run.claimed.add(state.file_id)
         same_identity = (state.dev, state.inode) == key

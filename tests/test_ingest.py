@@ -446,3 +446,31 @@ def test_journald_source_keeps_its_cursor(store, monkeypatch):
     assert calls == [None, "c2", "c3"]
     assert pids(store) == [1, 2, 3]
     assert isinstance(batches[0][0], pl.DataFrame)
+
+
+def test_file_and_its_compressed_copy_side_by_side(store, logdir):
+    """logrotate's compress step: auth.log.1 and auth.log.1.gz exist at the same time."""
+    live = logdir / "auth.log"
+    write(live, range(6), "w")
+    run(store, live)
+    write(live, range(6, 8))
+    os.rename(live, logdir / "auth.log.1")
+    with open(logdir / "auth.log.1", "rb") as f, gzip.open(logdir / "auth.log.1.gz", "wb") as g:
+        shutil.copyfileobj(f, g)
+    write(live, range(8, 10), "w")
+    run(store, live)
+    assert pids(store) == list(range(10))
+    os.remove(logdir / "auth.log.1")
+    run(store, live)
+    assert pids(store) == list(range(10))
+
+
+def test_a_copy_given_as_another_source_is_not_doubled(store, logdir, tmp_path):
+    live = logdir / "auth.log"
+    write(live, range(6), "w")
+    copy = tmp_path / "copy" / "auth.log"
+    copy.parent.mkdir()
+    shutil.copyfile(live, copy)
+    reports = run(store, live, copy)
+    assert sum(r.new_lines for r in reports) == 6
+    assert pids(store) == list(range(6))
