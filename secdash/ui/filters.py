@@ -38,9 +38,9 @@ from secdash.store import FilterError, Filters, ip_range
 
 PRESETS: dict[str, tuple[str, dt.timedelta | None]] = {
     "1h": ("Last hour", dt.timedelta(hours=1)),
-    "24h": ("Last 24 hours", dt.timedelta(hours=24)),
-    "7d": ("Last 7 days", dt.timedelta(days=7)),
-    "30d": ("Last 30 days", dt.timedelta(days=30)),
+    "24h": ("24 hours", dt.timedelta(hours=24)),
+    "7d": ("7 days", dt.timedelta(days=7)),
+    "30d": ("30 days", dt.timedelta(days=30)),
     "all": ("All time", None),
     "custom": ("Custom", None),
 }
@@ -245,7 +245,8 @@ def local_text(value: dt.datetime, zone: str) -> str:
 
 def range_text(state: FilterState, zone: str) -> str:
     if state.range != "custom":
-        return PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])[0]
+        text = PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])[0]
+        return f"Last {text}" if text[0].isdigit() else text
     a = local_text(state.since, zone) if state.since else "the beginning"
     b = local_text(state.until, zone) if state.until else "now"
     return f"{a} to {b} ({zone})"
@@ -460,7 +461,7 @@ def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[Filter
     def d(name: str):
         return _seed_value(name, seed, zone)
 
-    top = st.columns([6, 2, 1], vertical_alignment="bottom")
+    top = st.columns([5, 2, 1.2], vertical_alignment="bottom")
     with top[0]:
         st.segmented_control("Time range", list(PRESETS), format_func=lambda k: PRESETS[k][0],
                              default=d("range"), key=_key("range"), required=True)
