@@ -1,8 +1,6 @@
-"""Overview page (placeholder until its issue lands)."""
-import streamlit as st
-
+"""Overview (home page): KPIs with change against the previous period, top alerts, charts, freshness."""
 from secdash.ui.auth import require_login
+from secdash.ui.overview import render_overview
 
-require_login()
-st.title("Overview")
-st.info("This page is not built yet.")
+user = require_login()
+render_overview(user)

@@ -682,12 +682,14 @@ def event_rows(store, ids, *, limit: int = 500):
 
 def link_params(lines) -> dict[str, list[str]]:
     """Events-page query parameters selecting these lines (pandas frame of :func:`event_rows`):
-    their time span (ISO UTC, until exclusive: last + 1 s), event types, hosts, and the address /
-    user when all lines share one."""
+    their time span in whole minutes (ISO UTC), event types, hosts, and the address when all lines
+    share one."""
     if lines is None or len(lines) == 0:
         return {}
-    first = lines["ts"].min().to_pydatetime()
-    last = lines["ts"].max().to_pydatetime() + dt.timedelta(seconds=1)
+    # whole minutes (the Events page's time widgets have minute precision): since = the first
+    # line's minute, until = the minute after the last line
+    first = lines["ts"].min().to_pydatetime().replace(second=0, microsecond=0)
+    last = lines["ts"].max().to_pydatetime().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     out: dict[str, list[str]] = {"since": [iso_z(first)], "until": [iso_z(last)],
                                  "event": sorted(set(lines["event"].dropna()))}
     hosts = sorted(set(lines["host"].dropna()))

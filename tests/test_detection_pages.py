@@ -111,3 +111,50 @@ def test_what_if_counts_and_only_admins_may_save(demo_env):
     assert any(e["action"] == "detect_threshold" and e["user"] == ADMIN for e in audit.read(demo_env))
     cfg_text = (demo_env / "config.toml").read_text()
     (demo_env / "config.toml").write_text(cfg_text.replace("brute_force_attempts = 9", "brute_force_attempts = 8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview
+
+
+def test_overview_kpis_with_deltas_alerts_freshness(demo_env):
+    at = _login("pages/overview.py")
+    assert not at.exception, at.exception
+    metrics = {m.label: m for m in at.metric}
+    for name in ("Events", "Failures", "Successes", "Attacking IPs", "Unknown lines", "Critical alerts",
+                 "High alerts", "Medium alerts", "Low alerts"):
+        assert name in metrics
+    assert int(metrics["Events"].value.replace(",", "")) > 0
+    assert metrics["Events"].delta is not None
+    assert [s.value for s in at.subheader][:2] == ["Top alerts", "Data freshness"]
+    fresh = at.dataframe[-1].value
+    assert list(fresh.columns)[:3] == ["source", "last run", "minutes ago"] and len(fresh) == 4
+    at.segmented_control(key="ov_range").set_value("30d").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Critical alerts"]) >= 2
+    top = at.dataframe[0].value
+    assert "critical" in set(top["severity"])
+    _no_log_text_in_markdown(at)
+
+
+def test_overview_kpis_count_one_period(tmp_path):
+    from secdash import store as st
+    from secdash.parse import parse_lines
+    from secdash.ui import overview
+
+    s = st.Store(tmp_path / "e.duckdb")
+    lines = ["Mar  2 10:00:00 h sshd[1]: Failed password for root from 1.2.3.4 port 1 ssh2",
+             "Mar  2 10:00:05 h sshd[2]: Failed password for root from 1.2.3.5 port 1 ssh2",
+             "Mar  2 10:01:00 h sshd[3]: Accepted publickey for bob from 10.0.0.1 port 2 ssh2",
+             "Mar  2 10:02:00 h foo[4]: something nobody parses",
+             "Mar  3 10:02:00 h sshd[5]: Failed password for root from 1.2.3.6 port 1 ssh2"]
+    with s.write() as con:
+        con.begin()
+        st.insert_events(con, parse_lines(lines, tz="UTC", now=dt.datetime(2026, 3, 9, tzinfo=dt.timezone.utc)))
+        con.commit()
+    with s.read() as con:
+        k = overview.kpis(con, dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc),
+                          dt.datetime(2026, 3, 3, tzinfo=dt.timezone.utc))
+    assert (k.events, k.failures, k.successes, k.attacking_ips, k.unknown) == (4, 2, 1, 2, 1)
+    assert k.unknown_share == 0.25

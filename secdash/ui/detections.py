@@ -157,7 +157,7 @@ def render_detections(user) -> None:
                 "are ingested.", icon=":material/hourglass_empty:")
         return
     all_alerts = alerts(cfg)
-    c = st.columns([2, 3, 4], vertical_alignment="bottom")
+    c = st.columns([3, 3, 3], vertical_alignment="bottom")
     rng = c[0].segmented_control("Range", list(RANGES), format_func=lambda k: RANGES[k][0], default="30d",
                                  key="det_range") or "30d"
     sevs = c[1].multiselect("Severity", list(detect.SEVERITIES), default=list(detect.SEVERITIES), key="det_sev")
