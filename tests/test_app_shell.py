@@ -311,3 +311,13 @@ def test_parser_health_table_shares_per_source():
     }
     assert pd.isna(t["unknown share %"][1])  # no lines: no share, not a division by zero
     assert list(parser_health_table(runs.iloc[0:0]).columns)[-1] == "unknown share %"
+
+
+def test_weak_signing_key_stops_the_app_without_details_for_visitors(accounts, caplog):
+    auth.atomic_write(accounts / "secrets.json", b'{"cookie_key": "some_key"}')
+    at = _app().run()
+    assert [e.value for e in at.error] == [
+        "secdash cannot start: the server's configuration needs attention (see the server log)."
+    ]
+    assert not at.text_input  # no login form either
+    assert "public default" in caplog.text

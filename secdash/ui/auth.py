@@ -19,6 +19,7 @@ without counting as user activity.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from secdash.config import Config, ConfigError
 from secdash.config import load as load_config
 from secdash.errors import SecdashError
 
+_LOG = logging.getLogger("secdash.auth")
 _SID = "_secdash_sid"
 _USER = "_secdash_user"
 _ERROR = "_secdash_login_error"
@@ -177,7 +179,9 @@ def _load(cfg_only: bool = False) -> tuple[Config, str]:
         cfg = load_config()
         key = "" if cfg_only else core.load_secrets(cfg.home, create=True)["cookie_key"]
     except (ConfigError, SecdashError) as exc:
-        st.error(f"secdash cannot start: {exc}")
+        # Details (paths, settings) go to the server's terminal, not to an unauthenticated visitor.
+        _LOG.error("secdash cannot start: %s", exc)
+        st.error("secdash cannot start: the server's configuration needs attention (see the server log).")
         st.stop()
     return cfg, key
 
