@@ -407,6 +407,7 @@ def test_browser_fragment_refreshes_and_rechecks_the_login(tmp_path, home):
     import os
     import re
     import subprocess
+    import threading
     import time
     import urllib.request
 
@@ -454,25 +455,44 @@ def test_browser_fragment_refreshes_and_rechecks_the_login(tmp_path, home):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(url)
-            page.wait_for_selector("text=Listening sockets", timeout=60_000)
-            stamps: set[str] = set()
-            for _ in range(90):  # refresh every 1 s (config), sampler every 2 s
-                stamps.update(re.findall(r"Last sample (\d\d:\d\d:\d\d)", page.inner_text("body")))
-                if len(stamps) >= 2:
-                    break
-                page.wait_for_timeout(500)
-            assert len(stamps) >= 2, f"the fragment did not refresh: {stamps}"
-            flag.touch()
-            page.wait_for_selector(f"text={live.SESSION_ENDED}", timeout=40_000)
-            # the elements of the previous run are removed when the rerun finishes
-            page.wait_for_selector("text=Listening sockets", state="detached", timeout=40_000)
-            body = page.inner_text("body")
-            assert "Listening sockets" not in body and "Fullest disk" not in body
-            browser.close()
+
+        # In its own thread: the Sync API refuses to start where another test module's session
+        # fixture already runs Playwright (its event loop) in the main thread.
+        def drive():
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+                page = browser.new_page()
+                page.goto(url)
+                page.wait_for_selector("text=Listening sockets", timeout=60_000)
+                stamps: set[str] = set()
+                for _ in range(90):  # refresh every 1 s (config), sampler every 2 s
+                    stamps.update(re.findall(r"Last sample (\d\d:\d\d:\d\d)", page.inner_text("body")))
+                    if len(stamps) >= 2:
+                        break
+                    page.wait_for_timeout(500)
+                assert len(stamps) >= 2, f"the fragment did not refresh: {stamps}"
+                flag.touch()
+                page.wait_for_selector(f"text={live.SESSION_ENDED}", timeout=40_000)
+                # the elements of the previous run are removed when the rerun finishes
+                page.wait_for_selector("text=Listening sockets", state="detached", timeout=40_000)
+                body = page.inner_text("body")
+                assert "Listening sockets" not in body and "Fullest disk" not in body
+                browser.close()
+
+        errors: list[BaseException] = []
+
+        def guarded():
+            try:
+                drive()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=guarded)
+        worker.start()
+        worker.join(timeout=240)
+        assert not worker.is_alive(), "browser check hung"
+        if errors:
+            raise errors[0]
     finally:
         server.terminate()
         server.wait(timeout=10)
