@@ -158,3 +158,55 @@ def test_overview_kpis_count_one_period(tmp_path):
                           dt.datetime(2026, 3, 3, tzinfo=dt.timezone.utc))
     assert (k.events, k.failures, k.successes, k.attacking_ips, k.unknown) == (4, 2, 1, 2, 1)
     assert k.unknown_share == 0.25
+
+
+# ---------------------------------------------------------------------------------------------
+# SSH sessions and entities
+
+
+def test_sessions_page_lists_the_compromise_session_with_its_commands(demo_env):
+    at = _login("pages/sessions.py")
+    assert not at.exception, at.exception
+    at.segmented_control(key="ses_range").set_value("30d").run()
+    at.toggle(key="ses_cmd").set_value(True).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    dave = table[(table["user"] == "dave") & (table["src_ip"] == "198.51.100.23")]
+    assert len(dave) == 1
+    assert dave["commands"].iloc[0] == "sudo /usr/bin/su - ; su root" and dave["status"].iloc[0] == "closed"
+    assert 24 < dave["minutes"].iloc[0] < 26
+    assert (table["n_commands"] > 0).all()
+    _no_log_text_in_markdown(at)
+
+
+def test_entity_views_for_an_address_and_a_user(demo_env):
+    at = _login("pages/entities.py")
+    assert not at.exception, at.exception
+    at.text_input(key="ent_ip").input("198.51.100.23").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Alerts"]) >= 1 and int(metrics["Successes"].replace(",", "")) >= 1
+    tried = at.dataframe[0].value
+    assert "dave" in set(tried["user"])
+    assert [c.value for c in at.code][0] == "198.51.100.23"
+    at.text_input(key="ent_ip").input("not an ip").run()
+    assert at.error and not at.exception
+    at.segmented_control(key="ent_kind").set_value("User").run()
+    at.text_input(key="ent_user").input("dave").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Logins"]) >= 1 and int(metrics["Alerts"]) >= 1
+    subheads = [s.value for s in at.subheader]
+    assert {"Login sources", "Failures by source", "sudo and su", "SSH sessions", "Alerts"} <= set(subheads)
+    _no_log_text_in_markdown(at)
+
+
+def test_hostile_user_names_render_as_text(demo_env):
+    at = _login("pages/entities.py")
+    at.segmented_control(key="ent_kind").set_value("User").run()
+    for name in HOSTILE:
+        at.text_input(key="ent_user").input(name).run()
+        assert not at.exception, at.exception
+        assert [c.value for c in at.code][0] == name
+        for text in _markdown_texts(at):
+            assert name not in text

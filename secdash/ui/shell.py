@@ -8,6 +8,8 @@ PAGES: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("pages/overview.py", "Overview", ":material/dashboard:", ("admin", "analyst")),
     ("pages/events.py", "Events", ":material/list_alt:", ("admin", "analyst")),
     ("pages/detections.py", "Detections", ":material/crisis_alert:", ("admin", "analyst")),
+    ("pages/sessions.py", "SSH sessions", ":material/terminal:", ("admin", "analyst")),
+    ("pages/entities.py", "Entities", ":material/person_search:", ("admin", "analyst")),
     ("pages/live.py", "Live", ":material/monitor_heart:", ("admin", "analyst")),
     ("pages/admin.py", "Admin", ":material/admin_panel_settings:", ("admin",)),
 ]
