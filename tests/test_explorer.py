@@ -458,3 +458,42 @@ def test_chart_clicks_and_one_click_filters_set_filters_and_url(home):
     assert q["host"] == ["web-01"] and q["pid"] == ["100"]
     assert _widgets(at)["Process ids"] == "100"
     assert at.text[0].value.endswith("host: web-01 | pid: 100")
+
+
+def test_fast_page_query_equals_the_store_query(filled):
+    s = core.Store(filled / core.DB_NAME)
+    cases = [core.Filters(limit=3), core.Filters(limit=4, offset=5), core.Filters(limit=100),
+             core.Filters(limit=2, sort="user", descending=False), core.Filters(limit=5, ips=["203.0.113.0/24"]),
+             core.Filters(limit=5, users=["nobody"])]
+    with s.read() as con:
+        for f in cases:
+            a, ta = data.page_of_events(con, f)
+            b, tb = core.query_events(con, f)
+            assert ta == tb
+            assert a.reset_index(drop=True).equals(b.reset_index(drop=True)), f
+
+
+@pytest.mark.parametrize("f", [core.Filters(limit=None), core.Filters(limit=None, text="password"),
+                               core.Filters(limit=None, outcomes=["success"]),
+                               core.Filters(limit=None, ips=["203.0.113.0/24"], text="invalid")])
+def test_chart_frames_match_the_store_aggregates(filled, f):
+    s = core.Store(filled / core.DB_NAME)
+    with s.read() as con:
+        c = data.chart_frames(con, f, "America/New_York")
+        tl = core.timeline(con, f)
+        assert c["bucket_seconds"] == tl.attrs["bucket_seconds"]
+        assert c["timeline"].equals(tl)
+        assert c["heat"].equals(core.hour_weekday(con, f, tz="America/New_York"))
+        users = core.rollup(con, f, "user", limit=10)
+        assert c["top_users"][["key", "events", "failures", "successes"]].equals(
+            users[["key", "events", "failures", "successes"]])
+        if f.outcomes:
+            assert c["top_ips"] is None
+        else:
+            from dataclasses import replace
+
+            assert list(c["top_ips"]["value"]) == list(
+                core.count_by(con, "src_ip", replace(f, outcomes=["failure"]), limit=10)["value"].dropna())
+        assert int(c["method"]["events"].sum()) == int(core.count_by(con, "method", f)["events"][
+            core.count_by(con, "method", f)["value"].notna()].sum())
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0

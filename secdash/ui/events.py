@@ -181,31 +181,20 @@ def _chart(fig, kind: str | None, empty: str, bucket_seconds: int = 3600) -> Non
                     selection_mode="points")
 
 
-def _only(f, attr: str, value: str):
-    """``f`` narrowed to ``attr == value``, or None when the filter already excludes it."""
-    current = tuple(getattr(f, attr))
-    if current and value not in current:
-        return None
-    return replace(f, **{attr: (value,)})
-
-
 def render_charts(f, display: str) -> None:
     st.subheader("Charts")
     st.text("Click a bar to filter by it (time bucket, IP, user, outcome).")
-    tl, secs = data.timeline(f)
-    _chart(figures.timeline(tl, secs, display), "timeline", "No events with a time in this range.", secs)
+    c = data.chart_data(f, display)
+    secs = c["bucket_seconds"]
+    _chart(figures.timeline(c["timeline"], secs, display), "timeline", "No events with a time in this range.", secs)
     left, right = st.columns(2)
     with left:
-        ff = _only(f, "outcomes", "failure")
-        ips = data.count_by("src_ip", ff, 10) if ff is not None else None
-        _chart(figures.top_ips(ips), "ip", "No failures from a source IP.")
-        _chart(figures.by_method(data.pairs(f, "method", "outcome")), "method", "No events with an SSH method.")
+        _chart(figures.top_ips(c["top_ips"]), "ip", "No failures from a source IP.")
+        _chart(figures.by_method(c["method"]), "method", "No events with an SSH method.")
     with right:
-        _chart(figures.top_users(data.top_users(f, 10)), "user", "No events with a user name.")
-        _chart(figures.heatmap(data.hour_weekday(f, tz=display), display), None, "No events.")
-    fs = _only(f, "events", "sudo_command")
-    sudo = data.pairs(fs, "user", "command", 400) if fs is not None else None
-    _chart(figures.sudo_by_user(sudo), "sudo", "No sudo commands.")
+        _chart(figures.top_users(c["top_users"]), "user", "No events with a user name.")
+        _chart(figures.heatmap(c["heat"], display), None, "No events.")
+    _chart(figures.sudo_by_user(c["sudo"]), "sudo", "No sudo commands.")
 
 
 # -- export --------------------------------------------------------------------------------------------
