@@ -344,6 +344,10 @@ def _ingest_file(run: _Run, report: SourceReport, source: str, path: Path, *, li
     run.done.add(key)
     report.files += 1
     head = _head(path)
+    if not head:
+        # Nothing to read and nothing to remember: a record for an empty file would match any
+        # later file that reuses its inode (an empty fingerprint matches everything).
+        return
     gz = _is_gzip(path)
     state = run.match(st.st_dev, st.st_ino, head)
     if state is None and run.is_second_copy(head):

@@ -474,3 +474,97 @@ def test_a_copy_given_as_another_source_is_not_doubled(store, logdir, tmp_path):
     reports = run(store, live, copy)
     assert sum(r.new_lines for r in reports) == 6
     assert pids(store) == list(range(6))
+
+
+@pytest.mark.parametrize("seed", range(int(os.environ.get("SECDASH_ROTATION_SEEDS", "4"))))
+def test_random_rotation_histories_lose_and_double_nothing(store, logdir, seed):
+    """Random sequences of appends (with partial lines), ingests, create/copytruncate rotations
+    with delayed compression, and deletion of old (already ingested) rotations."""
+    import random
+
+    rng = random.Random(seed)
+    live = logdir / "auth.log"
+    live.write_text("")
+    written: list[int] = []
+    partial: str | None = None  # text of an unterminated last line of the live file
+    nxt = 0
+    dirty: set[str] = {"auth.log"}
+
+    def finish_partial():
+        nonlocal partial
+        if partial is not None:
+            with open(live, "a") as f:
+                f.write(line(nxt_pid_of_partial)[len(partial):] + "\n")
+            partial = None
+            dirty.add("auth.log")
+
+    nxt_pid_of_partial = -1
+    for _ in range(25):
+        op = rng.choices(["append", "ingest", "create", "copytruncate", "delete"], [5, 4, 1, 1, 1])[0]
+        if os.environ.get("SECDASH_DEBUG"):
+            print(op, sorted((p.name, p.stat().st_ino, p.stat().st_size) for p in logdir.iterdir()), len(pids(store)))
+        if op == "append":
+            if partial is not None and rng.random() < 0.7:
+                finish_partial()
+            if partial is None:
+                k = rng.randint(1, 30)
+                write(live, range(nxt, nxt + k))
+                written += range(nxt, nxt + k)
+                nxt += k
+                if rng.random() < 0.3:
+                    nxt_pid_of_partial = nxt
+                    full = line(nxt)
+                    partial = full[: rng.randint(1, len(full) - 1)]
+                    with open(live, "a") as f:
+                        f.write(partial)
+                    written.append(nxt)
+                    nxt += 1
+            dirty.add("auth.log")
+        elif op == "ingest":
+            run(store, live)
+            dirty.clear()
+            if os.environ.get("SECDASH_DEBUG"):
+                with store.read() as con:
+                    print(con.execute('select file_id, path, inode, fp_len, "offset", line, size from ingest_state '
+                                      'order by file_id').fetchall())
+                    print(con.execute("select source, min(pid)-1000, max(pid)-1000, count(*) from events "
+                                      "group by all order by 2").fetchall())
+            assert set(pids(store)) <= set(written)
+            assert len(pids(store)) == len(set(pids(store)))
+        elif op in ("create", "copytruncate"):
+            finish_partial()
+            rotated = sorted((p for p in logdir.iterdir() if p.name != "auth.log"),
+                             key=lambda p: int(p.name.split(".")[2]), reverse=True)
+            for p in rotated:
+                n = int(p.name.split(".")[2])
+                if p.name.endswith(".gz"):
+                    os.rename(p, logdir / f"auth.log.{n + 1}.gz")
+                    if p.name in dirty:
+                        dirty.add(f"auth.log.{n + 1}.gz")
+                else:  # delaycompress: .1 becomes .2.gz
+                    with open(p, "rb") as f, gzip.open(logdir / f"auth.log.{n + 1}.gz", "wb") as g:
+                        shutil.copyfileobj(f, g)
+                    os.remove(p)
+                    if p.name in dirty:
+                        dirty.add(f"auth.log.{n + 1}.gz")
+            if op == "create":
+                os.rename(live, logdir / "auth.log.1")
+                live.write_text("")
+            else:
+                shutil.copyfile(live, logdir / "auth.log.1")
+                with open(live, "r+") as f:
+                    f.truncate(0)
+            if "auth.log" in dirty:
+                dirty.add("auth.log.1")
+        elif op == "delete":
+            rotated = sorted((p for p in logdir.iterdir() if p.name != "auth.log"),
+                             key=lambda p: int(p.name.split(".")[2]))
+            if rotated and rotated[-1].name not in dirty:
+                os.remove(rotated[-1])
+    finish_partial()
+    for p in logdir.iterdir():
+        old(p)
+    run(store, live)
+    got = pids(store)
+    assert got == sorted(set(got)), "doubled lines"
+    assert got == sorted(written), "lost lines"
