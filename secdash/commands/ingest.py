@@ -60,4 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"total: {sum(r.new_lines for r in reports)} new line(s) in {total:.2f} s -> {store.path}")
     if not ok and reports:
         failed = True
+        if all(r.missing for r in reports) and not args.paths:
+            print("secdash ingest: hint: no auth log on this machine? set [sources] paths in "
+                  f"{cfg.home / 'config.toml'}, or try 'python -m secdash demo'", file=sys.stderr)
     return 1 if failed else 0
