@@ -185,7 +185,7 @@ def test_entity_views_for_an_address_and_a_user(demo_env):
     at.text_input(key="ent_ip").input("198.51.100.23").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["Alerts"]) >= 1 and int(metrics["Successes"].replace(",", "")) >= 1
+    assert int(metrics["Alerts"]) >= 1 and int(metrics["Successes"].replace(",", "")) >= 1 and "Failure lines" in metrics
     tried = at.dataframe[0].value
     assert "dave" in set(tried["user"])
     assert [c.value for c in at.code][0] == "198.51.100.23"

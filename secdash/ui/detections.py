@@ -20,8 +20,8 @@ from secdash.ui import data
 from secdash.ui.figures import label
 
 SEVERITY_COLORS = {"critical": "#8b0000", "high": "#d64545", "medium": "#e59a2f", "low": "#7a8ca3"}
-RANGES = {"24h": ("Last 24 hours", dt.timedelta(hours=24)), "7d": ("Last 7 days", dt.timedelta(days=7)),
-          "30d": ("Last 30 days", dt.timedelta(days=30)), "all": ("All time", None)}
+RANGES = {"24h": ("24 h", dt.timedelta(hours=24)), "7d": ("7 days", dt.timedelta(days=7)),
+          "30d": ("30 days", dt.timedelta(days=30)), "all": ("All", None)}
 MAX_EXPANDERS = 25
 MAX_LINES = 300
 

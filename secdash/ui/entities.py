@@ -37,6 +37,11 @@ def _minute(value: dt.datetime) -> dt.datetime:
     return value.replace(second=0, microsecond=0)
 
 
+SESSION_COLS = {"start": st.column_config.DatetimeColumn("start", format="YYYY-MM-DD HH:mm:ss"),
+                "end": st.column_config.DatetimeColumn("end", format="YYYY-MM-DD HH:mm:ss"),
+                "src_ip": "source", "n_commands": "cmds"}
+
+
 # -- sessions ------------------------------------------------------------------------------------
 
 @st.cache_data(ttl=30, max_entries=8, show_spinner=False)
@@ -51,6 +56,12 @@ def load_sessions(cfg, since: dt.datetime | None) -> pl.DataFrame:
     if not store.exists():
         return sessions.empty()
     return _sessions(str(store.path), float(store.timeout), data.data_version(cfg), since)
+
+
+def alert_cols() -> dict:
+    return {"title": "rule", "ip": "address", "host": "hosts",
+            "first_seen": st.column_config.DatetimeColumn("first seen", format="YYYY-MM-DD HH:mm:ss"),
+            "last_seen": st.column_config.DatetimeColumn("last seen", format="YYYY-MM-DD HH:mm:ss")}
 
 
 def sessions_table(s: pl.DataFrame, zone: str) -> pd.DataFrame:
@@ -251,7 +262,8 @@ def render_ip(cfg, ip: str, zone: str) -> None:
         st.text(f"reverse DNS: {name or '(no name)'}")
     m = st.columns(5)
     m[0].metric("Events", f"{total:,}", border=True)
-    m[1].metric("Failures", f"{int(by.get('failure', 0)):,}", border=True)
+    m[1].metric("Failure lines", f"{int(by.get('failure', 0)):,}", border=True,
+                help="Log lines with outcome failure (one SSH attempt writes 2-4 of them)")
     m[2].metric("Successes", f"{int(by.get('success', 0)):,}", border=True)
     users = tried["user"].nunique() if len(tried) and "user" in tried else 0
     m[3].metric("Usernames tried", users, border=True)
@@ -279,13 +291,13 @@ def render_ip(cfg, ip: str, zone: str) -> None:
     if mine.height:
         st.dataframe(mine.select("severity", "title", "user", "host", pl.col("first_seen").dt.convert_time_zone(zone),
                                  pl.col("last_seen").dt.convert_time_zone(zone), "count").to_pandas(),
-                     hide_index=True)
+                     hide_index=True, column_config=alert_cols())
     else:
         st.text("No alerts for this address.")
     s = load_sessions(cfg, None).filter(pl.col("src_ip") == ip)
     st.subheader("SSH sessions from this address")
     if s.height:
-        st.dataframe(sessions_table(s, zone), hide_index=True)
+        st.dataframe(sessions_table(s, zone), hide_index=True, column_config=SESSION_COLS)
     else:
         st.text("None.")
     events_link({"ip": [ip], "range": ["all"]}, "All events of this address")
@@ -305,7 +317,7 @@ def render_user(cfg, name: str, zone: str) -> None:
     m = st.columns(5)
     m[0].metric("Logins", int(logins["events"].sum()) if len(logins) else 0, border=True)
     m[1].metric("Login sources", logins["src_ip"].nunique() if len(logins) else 0, border=True)
-    m[2].metric("Failures", int(fails["events"].sum()) if len(fails) else 0, border=True)
+    m[2].metric("Failure lines", int(fails["events"].sum()) if len(fails) else 0, border=True)
     m[3].metric("sudo/su lines", int(sudo_total or 0), border=True)
     m[4].metric("Alerts", a.height, border=True)
     left, right = st.columns(2)
@@ -331,14 +343,14 @@ def render_user(cfg, name: str, zone: str) -> None:
         st.text("None.")
     st.subheader("SSH sessions")
     if s.height:
-        st.dataframe(sessions_table(s, zone), hide_index=True)
+        st.dataframe(sessions_table(s, zone), hide_index=True, column_config=SESSION_COLS)
     else:
         st.text("None.")
     st.subheader("Alerts")
     if a.height:
         st.dataframe(a.select("severity", "title", "ip", "host", pl.col("first_seen").dt.convert_time_zone(zone),
                               pl.col("last_seen").dt.convert_time_zone(zone), "count").to_pandas(),
-                     hide_index=True)
+                     hide_index=True, column_config=alert_cols())
     else:
         st.text("No alerts for this user.")
     events_link({"user": [name], "range": ["all"]}, "All events of this user")
