@@ -633,10 +633,22 @@ class BackgroundIngester(threading.Thread):
         self.last_error: str | None = None
         self.new_events = 0  # events stored since start
 
+    def _current_config(self):
+        """The config file is read again each tick, so new sources (e.g. ``demo``) are followed."""
+        from secdash import config
+
+        try:
+            fresh = config.load(self.cfg.home)
+        except config.ConfigError:
+            return self.cfg  # keep going with the last good configuration
+        if Store.from_config(fresh).path == self.store.path:
+            self.cfg = fresh
+        return self.cfg
+
     def run_once(self) -> list[SourceReport]:
         t0 = time.perf_counter()
         try:
-            reports = ingest_config(self.cfg, store=self.store, lock_timeout=0.0)
+            reports = ingest_config(self._current_config(), store=self.store, lock_timeout=0.0)
             error = "; ".join(r.error for r in reports if r.error and not r.missing) or None
         except StoreBusyError as exc:
             reports, error = [], str(exc)

@@ -568,3 +568,24 @@ def test_random_rotation_histories_lose_and_double_nothing(store, logdir, seed):
     got = pids(store)
     assert got == sorted(set(got)), "doubled lines"
     assert got == sorted(written), "lost lines"
+
+
+def test_background_ingester_follows_config_changes(home, logdir):
+    from secdash import config
+
+    a, b = logdir / "a", logdir / "b"
+    a.mkdir()
+    b.mkdir()
+    write(a / "auth.log", range(2), "w")
+    write(b / "auth.log", range(10, 13), "w", host="db-01")
+    (home / "config.toml").write_text(f'[sources]\npaths = ["{a / "auth.log"}"]\n[time]\nzone = "UTC"\n')
+    bg = ing.BackgroundIngester(config.load(home), interval=0.05)
+    bg.run_once()
+    s = st.Store.from_config(config.load(home))
+    assert s.count_events() == 2
+    (home / "config.toml").write_text(f'[sources]\npaths = ["{b / "auth.log"}"]\n[time]\nzone = "UTC"\n')
+    bg.run_once()
+    assert s.count_events() == 5
+    (home / "config.toml").write_text("not toml [")
+    bg.run_once()
+    assert bg.status()["last_error"] is None  # the last good configuration is kept
