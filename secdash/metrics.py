@@ -478,6 +478,8 @@ class Sampler:
         self._prime_at: float | None = None
         self._prev_mono: float | None = None
         self._prev_disk: tuple[int, int] | None = None
+        self._prev_cpu: tuple[float, float] | None = None  # (busy, total) CPU seconds
+        self._prev_cores: list[tuple[float, float]] | None = None
         self._prev_net: dict[str, tuple[int, int]] = {}
         self._procs: dict[int, _ProcEntry] = {}
         self._users_cache: dict[int, str] = {}
@@ -530,11 +532,12 @@ class Sampler:
     # ---------------------------------------------------------------- priming
 
     def prime(self) -> None:
-        """First cpu_percent calls (discarded), counter baselines, first look at processes."""
+        """First CPU-times reading (discarded), counter baselines, first look at processes."""
         with self._lock:
             notes: list[str] = []
-            self._call(notes, "CPU usage", lambda: self.ps.cpu_percent(interval=None))
-            self._call(notes, "CPU usage per core", lambda: self.ps.cpu_percent(interval=None, percpu=True))
+            self._prev_cpu = self._call(notes, "CPU usage", lambda: _busy(self.ps.cpu_times(percpu=False)))
+            per = self._call(notes, "CPU usage per core", lambda: self.ps.cpu_times(percpu=True))
+            self._prev_cores = None if per is None else [_busy(t) for t in per]
             self._prev_mono = self.monotonic()
             self._prime_at = self._prev_mono
             d = self._call(notes, "disk I/O", lambda: self.ps.disk_io_counters(perdisk=False))
@@ -586,12 +589,18 @@ class Sampler:
         ps = self.ps
         snap.cpu_count = self._call(notes, "CPU count", lambda: ps.cpu_count(logical=True))
         # Too soon after priming the kernel counters have not moved: report nothing, not 0 %.
+        # CPU shares come from our own CPU-times baseline, not psutil.cpu_percent(interval=None):
+        # psutil keeps that baseline per calling thread, and the page's script threads and the
+        # background thread would each get a different (or no) reference point.
         fresh = elapsed is not None and elapsed >= 0.05
-        total = self._call(notes, "CPU usage", lambda: ps.cpu_percent(interval=None))
-        per = self._call(notes, "CPU usage per core", lambda: ps.cpu_percent(interval=None, percpu=True))
+        total = self._call(notes, "CPU usage", lambda: _busy(ps.cpu_times(percpu=False)))
+        per = self._call(notes, "CPU usage per core", lambda: [_busy(t) for t in ps.cpu_times(percpu=True)])
         if fresh:
-            snap.cpu_percent = None if total is None else float(total)
-            snap.cpu_per_core = None if per is None else [float(x) for x in per]
+            snap.cpu_percent = _busy_percent(self._prev_cpu, total)
+            if per is not None and self._prev_cores is not None and len(per) == len(self._prev_cores):
+                cores = [_busy_percent(a, b) for a, b in zip(self._prev_cores, per, strict=True)]
+                snap.cpu_per_core = None if any(c is None for c in cores) else cores
+        self._prev_cpu, self._prev_cores = total, per
         load = self._call(notes, "load average", lambda: ps.getloadavg())
         if load is not None:
             snap.load_1, snap.load_5, snap.load_15 = (float(x) for x in load)
@@ -1020,6 +1029,27 @@ def _family(ps: Any, c: Any) -> str:
     import socket
 
     return "ipv6" if c.family == getattr(socket, "AF_INET6", 10) else "ipv4"
+
+
+def _busy(t: Any) -> tuple[float, float]:
+    """(busy, total) seconds of a psutil ``cpu_times`` tuple, the way psutil counts them:
+    idle and iowait are not busy; guest time is already inside user/nice on Linux."""
+    fields = t._asdict() if hasattr(t, "_asdict") else dict(vars(t))
+    total = sum(float(v) for v in fields.values())
+    total -= float(fields.get("guest", 0.0)) + float(fields.get("guest_nice", 0.0))
+    idle = float(fields.get("idle", 0.0)) + float(fields.get("iowait", 0.0))
+    return total - idle, total
+
+
+def _busy_percent(prev: tuple[float, float] | None, cur: tuple[float, float] | None) -> float | None:
+    """Busy share (0-100) between two :func:`_busy` readings; None when unknown."""
+    if prev is None or cur is None:
+        return None
+    d_total = cur[1] - prev[1]
+    if d_total <= 0:
+        return None  # no tick elapsed (or counters reset)
+    d_busy = cur[0] - prev[0]
+    return min(100.0, max(0.0, 100.0 * d_busy / d_total))
 
 
 _CLK_TCK: float | None = None

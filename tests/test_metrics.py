@@ -158,6 +158,7 @@ class FakePs:
         ]
         self.user_list = [NS(name="alice", terminal="pts/0", host="203.0.113.5", started=T0 - 60, pid=4242)]
         self.deny: set[str] = set()
+        self._acc: dict[bool, list[list[float]]] = {}
         self.calls: dict[str, int] = {}
 
     def _hit(self, name):
@@ -165,10 +166,21 @@ class FakePs:
         if name in self.deny:
             raise AccessDenied(name)
 
-    def cpu_percent(self, interval=None, percpu=False):
-        self._hit("cpu_percent")
+    def cpu_times(self, percpu=False):
+        """Cumulative CPU times whose busy share since the previous call is the next value of
+        ``cpu_total`` / ``cpu_cores`` (the first value belongs to the priming call)."""
+        self._hit("cpu_times")
         seq = self.cpu_cores if percpu else self.cpu_total
-        return seq.pop(0) if len(seq) > 1 else seq[0]  # the last value repeats
+        pct = seq.pop(0) if len(seq) > 1 else seq[0]  # the last value repeats
+        pcts = pct if percpu else [pct]
+        acc = self._acc.setdefault(percpu, [[0.0, 0.0, 0.0] for _ in pcts])
+        out = []
+        for a, p in zip(acc, pcts, strict=True):
+            a[0] += p * 0.6  # user
+            a[1] += p * 0.4  # system
+            a[2] += 100.0 - p  # idle
+            out.append(NS(user=a[0], nice=0.0, system=a[1], idle=a[2], iowait=0.0, guest=0.0, guest_nice=0.0))
+        return out if percpu else out[0]
 
     def cpu_count(self, logical=True):
         return self.cores
@@ -253,6 +265,55 @@ def test_first_cpu_percent_is_primed_and_discarded():
     assert snap.cpu_per_core == [5.0, 15.0]
     clock.advance(2)
     assert s.sample().cpu_percent == 20.0
+    # psutil.cpu_percent(interval=None) keeps its baseline per calling thread: never used
+    assert "cpu_percent" not in ps.calls
+
+
+def test_busy_share_helpers():
+    t = NS(
+        user=10.0,
+        nice=0.0,
+        system=5.0,
+        idle=80.0,
+        iowait=5.0,
+        irq=0.0,
+        softirq=0.0,
+        steal=0.0,
+        guest=3.0,
+        guest_nice=1.0,
+    )
+    assert metrics._busy(t) == (15.0, 100.0)  # guest already counted in user/nice; iowait is idle
+    assert metrics._busy_percent((10.0, 100.0), (60.0, 200.0)) == 50.0
+    assert metrics._busy_percent((10.0, 100.0), (10.0, 100.0)) is None  # no tick elapsed
+    assert metrics._busy_percent((50.0, 100.0), (10.0, 200.0)) == 0.0  # never negative
+    assert metrics._busy_percent(None, (1.0, 2.0)) is None
+
+
+def test_real_cpu_share_does_not_depend_on_the_calling_thread():
+    """Prime in one thread, sample in another while a third burns CPU: a real, non-zero share
+    (psutil's per-thread cpu_percent baseline would report 0.0 here)."""
+    import threading
+    import time
+
+    s = Sampler(sockets_interval=1e9)
+    s.prime()
+    stop = time.monotonic() + 0.6
+
+    def burn():
+        while time.monotonic() < stop:
+            sum(i * i for i in range(1000))
+
+    burner = threading.Thread(target=burn)
+    burner.start()
+    time.sleep(0.5)
+    out = []
+    sampler_thread = threading.Thread(target=lambda: out.append(s.sample()))
+    sampler_thread.start()
+    sampler_thread.join()
+    burner.join()
+    snap = out[0]
+    assert snap.cpu_percent is not None and snap.cpu_percent > 100 / (2 * (snap.cpu_count or 1)) * 0.5
+    assert snap.cpu_per_core is not None and len(snap.cpu_per_core) == snap.cpu_count
 
 
 def test_sample_without_explicit_prime_primes_and_reports_no_cpu_yet():
