@@ -79,11 +79,23 @@ def _markdown_texts(at: AppTest) -> list[str]:
 def test_body_shows_metrics_charts_and_tables(gate, fake_sampler):
     at = _app()
     labels = [m.label for m in at.metric]
-    assert labels[:5] == ["CPU", "Load (1 min)", "Memory", "Swap", "Fullest disk"]
-    assert {"Disk read", "Disk write", "Network in", "Network out", "Processes", "Uptime"} <= set(labels)
+    assert labels == [
+        "CPU",
+        "Load (1 min)",
+        "Memory",
+        "Swap",
+        "Fullest disk",
+        "Processes",
+        "Sessions",
+        "Uptime",
+        "Disk read",
+        "Disk write",
+        "Network in",
+        "Network out",
+    ]
     values = {m.label: m.value for m in at.metric}
     assert values["CPU"] == "20.0 %" and values["Memory"] == "60.0 %" and values["Processes"] == "3"
-    assert values["Load (1 min)"] == "1.00 / 2 cores"
+    assert values["Load (1 min)"] == "1.00" and values["Sessions"] == "1"
     assert values["Uptime"] == "1 h 0 min"
     cpu = next(m for m in at.metric if m.label == "CPU")
     assert cpu.delta == "+10.0 pp"
@@ -122,7 +134,7 @@ def test_login_rechecked_on_every_run(gate, fake_sampler):
     assert gate["alive_calls"] == 4  # no rerun loop
     gate["alive"] = True  # logged in again
     at.run()
-    assert len(at.metric) == 11 and not at.warning
+    assert len(at.metric) == 12 and not at.warning
     gate["alive"] = False
     at.run()
     assert gate["alive_calls"] == 7 and len(at.metric) == 0
@@ -149,7 +161,7 @@ def test_pause_toggle_keeps_the_page(gate, fake_sampler):
     at = _app()
     at.toggle(key="live_paused").set_value(True).run()
     assert not at.exception
-    assert len(at.metric) == 11
+    assert len(at.metric) == 12
     at.select_slider(key="live_interval").set_value(30).run()
     assert not at.exception
 
@@ -247,7 +259,7 @@ def test_page_file_gates_first_then_renders(gate, fake_sampler):
     at.run()
     assert not at.exception
     assert gate["require_login_calls"] == 1
-    assert len(at.metric) == 11
+    assert len(at.metric) == 12
     src = (ROOT / "pages" / "live.py").read_text()
     assert src.index("require_login()") < src.index("render_live()")
 
@@ -374,6 +386,7 @@ def test_formatting_helpers():
     assert live.fmt_pct(12.345) == "12.3 %"
     assert live.fmt_duration(90061) == "1 d 1 h"
     assert live.fmt_duration(3660) == "1 h 1 min"
+    assert live.fmt_duration(59 * 60) == "59 min"
 
 
 def test_real_gate_without_login_shows_no_live_data(home, monkeypatch):

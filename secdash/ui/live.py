@@ -122,7 +122,9 @@ def fmt_duration(seconds: float | None) -> str:
     d, s = divmod(s, 86400)
     h, s = divmod(s, 3600)
     m, _ = divmod(s, 60)
-    return f"{d} d {h} h" if d else f"{h} h {m} min"
+    if d:
+        return f"{d} d {h} h"
+    return f"{h} h {m} min" if h else f"{m} min"
 
 
 def _delta(cur: float | None, prev: dict[str, Any] | None, key: str, scale: str = "pct") -> str | None:
@@ -419,88 +421,87 @@ def _live_body(sampler: Sampler | None, cfg: config.Config) -> None:
         ):
             st.text("\n".join(snap.notes))
 
-    # --- headline metrics
+    # --- headline metrics: three rows of four (readable in the centred layout too)
     spark = history.tail(60)
-    cols = st.columns(5)
-    with cols[0]:
-        st.metric(
-            "CPU",
-            fmt_pct(snap.cpu_percent),
-            _delta(snap.cpu_percent, prev, "cpu_percent"),
-            delta_color="inverse",
-            chart_data=spark["cpu_percent"].fillna(0).tolist(),
-            border=True,
-        )
-        _badge(snap.levels.get("cpu_percent"))
-    with cols[1]:
-        load_txt = "—" if snap.load_1 is None else f"{snap.load_1:.2f} / {snap.cpu_count or '?'} cores"
-        st.metric(
-            "Load (1 min)",
-            load_txt,
-            _delta(snap.load_per_core, prev, "load_per_core", "num"),
-            delta_color="inverse",
-            chart_data=spark["load_per_core"].fillna(0).tolist(),
-            border=True,
-            help="1-minute load average against the number of logical cores (the delta is per core)",
-        )
-        _badge(snap.levels.get("load_per_core"))
-    with cols[2]:
-        st.metric(
-            "Memory",
-            fmt_pct(snap.memory_percent),
-            _delta(snap.memory_percent, prev, "memory_percent"),
-            delta_color="inverse",
-            chart_data=spark["memory_percent"].fillna(0).tolist(),
-            border=True,
-            help=f"{fmt_bytes(snap.memory_used_bytes)} used of {fmt_bytes(snap.memory_total_bytes)}",
-        )
-        _badge(snap.levels.get("memory_percent"))
-    with cols[3]:
-        st.metric(
-            "Swap",
-            fmt_pct(snap.swap_percent),
-            _delta(snap.swap_percent, prev, "swap_percent"),
-            delta_color="inverse",
-            border=True,
-            help=f"{fmt_bytes(snap.swap_used_bytes)} used of {fmt_bytes(snap.swap_total_bytes)}",
-        )
-        _badge(snap.levels.get("swap_percent"))
-    with cols[4]:
-        st.metric(
-            "Fullest disk",
-            fmt_pct(snap.disk_percent),
-            _delta(snap.disk_percent, prev, "disk_percent"),
-            delta_color="inverse",
-            border=True,
-        )
-        _badge(snap.levels.get("disk_percent"))
-    cols = st.columns(6)
-    cols[0].metric("Disk read", fmt_bytes(snap.disk_read_bytes_per_s, True), border=True)
-    cols[1].metric("Disk write", fmt_bytes(snap.disk_write_bytes_per_s, True), border=True)
-    cols[2].metric(
-        "Network in",
-        fmt_bytes(snap.net_recv_bytes_per_s, True),
-        border=True,
-        help="all interfaces but loopback",
+
+    def usage(col, label: str, field: str, value: str, *, spark_it: bool = True, hint: str | None = None):
+        with col:
+            st.metric(
+                label,
+                value,
+                _delta(getattr(snap, field), prev, field, "num" if field == "load_per_core" else "pct"),
+                delta_color="inverse",
+                chart_data=spark[field].fillna(0).tolist() if spark_it else None,
+                border=True,
+                help=hint,
+            )
+            _badge(snap.levels.get(field))
+
+    cores = snap.cpu_count or "?"
+    row = st.columns(4)
+    usage(row[0], "CPU", "cpu_percent", fmt_pct(snap.cpu_percent), hint=f"all {cores} logical cores together")
+    usage(
+        row[1],
+        "Load (1 min)",
+        "load_per_core",
+        "—" if snap.load_1 is None else f"{snap.load_1:.2f}",
+        hint=f"1-minute load average on {cores} logical cores"
+        + (
+            ""
+            if snap.load_per_core is None
+            else f": {snap.load_per_core:.2f} per core (the delta is per core)"
+        ),
     )
-    cols[3].metric(
-        "Network out",
-        fmt_bytes(snap.net_sent_bytes_per_s, True),
-        border=True,
-        help="all interfaces but loopback",
+    usage(
+        row[2],
+        "Memory",
+        "memory_percent",
+        fmt_pct(snap.memory_percent),
+        hint=f"{fmt_bytes(snap.memory_used_bytes)} used of {fmt_bytes(snap.memory_total_bytes)}",
     )
-    cols[4].metric(
+    usage(
+        row[3],
+        "Swap",
+        "swap_percent",
+        fmt_pct(snap.swap_percent),
+        spark_it=False,
+        hint=f"{fmt_bytes(snap.swap_used_bytes)} used of {fmt_bytes(snap.swap_total_bytes)}",
+    )
+    row = st.columns(4)
+    usage(row[0], "Fullest disk", "disk_percent", fmt_pct(snap.disk_percent), spark_it=False)
+    row[1].metric(
         "Processes",
         "—" if snap.process_count is None else str(snap.process_count),
         _delta(snap.process_count, prev, "process_count", "count"),
         delta_color="off",
         border=True,
     )
-    cols[5].metric(
+    row[2].metric(
+        "Sessions",
+        "—" if snap.users is None else str(len(snap.users)),
+        border=True,
+        help="logged-in sessions (who); see the table below",
+    )
+    row[3].metric(
         "Uptime",
         fmt_duration(snap.uptime_seconds),
         border=True,
         help=None if snap.boot_time is None else f"booted {_local(snap.boot_time, zone):%Y-%m-%d %H:%M %Z}",
+    )
+    row = st.columns(4)
+    row[0].metric("Disk read", fmt_bytes(snap.disk_read_bytes_per_s, True), border=True)
+    row[1].metric("Disk write", fmt_bytes(snap.disk_write_bytes_per_s, True), border=True)
+    row[2].metric(
+        "Network in",
+        fmt_bytes(snap.net_recv_bytes_per_s, True),
+        border=True,
+        help="all interfaces but loopback",
+    )
+    row[3].metric(
+        "Network out",
+        fmt_bytes(snap.net_sent_bytes_per_s, True),
+        border=True,
+        help="all interfaces but loopback",
     )
 
     # --- history charts
