@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from secdash import config, demo, detect
 from secdash import store as st
@@ -426,3 +428,38 @@ def test_cli_csv_filters_and_errors(demo_home):
 def test_cli_without_store(home):
     r = _cli(home)
     assert r.returncode == 1 and "no event store" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The window kernel against a naive reference
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=hs.lists(hs.tuples(hs.integers(0, 2), hs.integers(0, 600), hs.integers(1, 3)), max_size=40),
+       window=hs.integers(0, 120), threshold=hs.integers(1, 8))
+def test_window_kernel_matches_naive(rows, window, threshold):
+    df = pl.DataFrame({"k": [r[0] for r in rows], "ts": [T0 + sec(r[1]) for r in rows],
+                       "weight": [r[2] for r in rows], "ids": [[i] for i in range(len(rows))]},
+                      schema={"k": pl.Int64, "ts": pl.Datetime("us", "UTC"), "weight": pl.Int64,
+                              "ids": pl.List(pl.Int64)})
+    out, bid = detect._bursts(df, ["k"], window, threshold)
+    got = {}
+    for i, b in enumerate(bid.tolist()):
+        if b >= 0:
+            got.setdefault(b, set()).add(i)
+    # naive: per key, trigger windows [first row >= t - W, last row with the same t]; merge overlaps
+    ks, ts, ws = out["k"].to_list(), out["ts"].to_list(), out["weight"].to_list()
+    spans = []
+    for i in range(len(ks)):
+        members = [j for j in range(len(ks)) if ks[j] == ks[i] and ts[i] - sec(window) <= ts[j] <= ts[i]]
+        if sum(ws[j] for j in members) >= threshold:
+            spans.append((min(members), max(members)))
+    spans.sort()
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    want = [set(range(a, b + 1)) for a, b in merged]
+    assert sorted(map(sorted, got.values())) == sorted(map(sorted, want))
