@@ -76,8 +76,6 @@ F2B_TS_SUFFIX = "a zone name ('UTC'/'GMT') after the stamp is not read: the stam
 BEATS_SPACE = "upstream quirk: Filebeat keeps sudo's padding in user.name (' vagrant')"
 PREAUTH_CLOSE = ("closed before any authentication attempt: we record ssh_disconnect with outcome unknown, "
                  "CrowdSec counts every pre-auth close as a failed authentication")
-LEGACY_CHECK_PASS = ("old 'vsftpd(pam_unix)' ident with a bare 'check pass; user unknown': a bare any-program "
-                     "pattern would collide with unix_chkpwd's own message")
 POSTPONED = ("'Postponed' (a partial, multi-step authentication) is ssh_connection/unknown for us; Wazuh treats "
              "'for invalid user' as a failure")
 ZONE_ID = ("we keep the IPv6 zone id (fe80::1%eth0 names a different address per interface, see "
@@ -147,7 +145,6 @@ KNOWN_DIFFERENCES: dict[tuple[str, int | str, str], str] = {
     ('elastic-beats/debian-12.journal-expected-extract.jsonl', '#7', 'user'): BEATS_SPACE,
     ('crowdsec/dropbear-logs/dropbear-logs.log', 4, 'outcome'): PREAUTH_CLOSE,
     ('crowdsec/sshd-logs/sshd-logs.log', 22, 'outcome'): PREAUTH_CLOSE,
-    ('wazuh/tests/pam.ini', 9, 'outcome'): LEGACY_CHECK_PASS,
     ('wazuh/tests/sshd.ini', 90, 'outcome'): POSTPONED,
     ('sshguard/tests-auth-sections.txt', 8, 'src_ip'): ZONE_ID,
     ('sshguard/tests-auth-sections.txt', 29, 'src_ip'): ZONE_ID,
