@@ -210,3 +210,14 @@ def test_hostile_user_names_render_as_text(demo_env):
         assert [c.value for c in at.code][0] == name
         for text in _markdown_texts(at):
             assert name not in text
+
+
+def test_selecting_an_alert_row_shows_its_lines(demo_env):
+    at = _login("pages/detections.py")
+    # the second row (alerts are most severe, newest first) is the compromise
+    at.session_state["det_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    texts = [t.value for t in at.text]
+    assert any(t.startswith("Selected: CRITICAL · Successful login after failures") for t in texts), texts[:8]
+    assert any("address: 198.51.100.23" in t for t in texts)

@@ -180,7 +180,7 @@ def render_detections(user) -> None:
         if fig is not None:
             st.plotly_chart(fig, key="det_timeline", config={"displayModeBar": False})
         render_by_rule(a)
-        render_table(a, zone)
+        render_table(cfg, a, zone)
         render_alert_list(cfg, a, zone)
     st.divider()
     render_what_if(cfg, user, all_alerts)
@@ -197,17 +197,25 @@ def render_by_rule(a: pl.DataFrame) -> None:
                  column_config={"title": "rule", "rule": "rule id", "events": "attempts/events"})
 
 
-def render_table(a: pl.DataFrame, zone: str) -> None:
+def render_table(cfg, a: pl.DataFrame, zone: str) -> None:
     st.subheader("Alerts")
+    st.text("Select an alert to see the raw lines behind it.")
     df = table_frame(a, zone)
-    st.dataframe(df.drop(columns=["alert_id", "rule"]), hide_index=True, key="det_table", height=320,
-                 column_config={
-                     "title": st.column_config.TextColumn("rule", width="medium"),
-                     "first_seen": st.column_config.DatetimeColumn("first seen", format="YYYY-MM-DD HH:mm:ss"),
-                     "last_seen": st.column_config.DatetimeColumn("last seen", format="YYYY-MM-DD HH:mm:ss"),
-                     "ip": st.column_config.TextColumn("address"),
-                     "host": st.column_config.TextColumn("hosts"),
-                 })
+    sel = st.dataframe(df.drop(columns=["alert_id", "rule"]), hide_index=True, key="det_table", height=320,
+                       on_select="rerun", selection_mode="single-row",
+                       column_config={
+                           "title": st.column_config.TextColumn("rule", width="medium"),
+                           "first_seen": st.column_config.DatetimeColumn("first seen", format="YYYY-MM-DD HH:mm:ss"),
+                           "last_seen": st.column_config.DatetimeColumn("last seen", format="YYYY-MM-DD HH:mm:ss"),
+                           "ip": st.column_config.TextColumn("address"),
+                           "host": st.column_config.TextColumn("hosts"),
+                       })
+    rows = list(getattr(getattr(sel, "selection", None), "rows", []) or [])
+    if rows and rows[0] < a.height:
+        row = a.row(rows[0], named=True)
+        with st.container(border=True):
+            st.text("Selected: " + expander_label(row, zone))
+            render_alert(cfg, row, zone)
 
 
 def render_alert_list(cfg, a: pl.DataFrame, zone: str) -> None:
