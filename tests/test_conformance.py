@@ -5,10 +5,14 @@ test data of fail2ban, Filebeat, Elastic Agent, CrowdSec, Wazuh and sshguard, to
 fields those projects assert (``expected.jsonl``). The files are not copied into this repository
 (licences); the test is skipped when the directory is absent.
 
-Each annotated line is parsed the way its kind requires, the fields we model are compared with the
-upstream expectation, and agreement per source and field is printed (``pytest -s``). Deliberate
-disagreements are listed in KNOWN_DIFFERENCES with the reason; an entry that no longer differs is
-an error, so the table stays honest.
+Each annotated line is parsed the way its kind requires (syslog lines through ``parse_lines``,
+header-less records through ``parse_records``), the fields we model are compared with the upstream
+expectation, and agreement per source and field is printed::
+
+    .venv/bin/python -m pytest tests/test_conformance.py -q -s
+
+Deliberate disagreements are listed in KNOWN_DIFFERENCES with the reason; an entry that no longer
+differs is an error, so the table stays honest.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ EXPECTED = CORPUS / "expected.jsonl"
 pytestmark = pytest.mark.skipif(not EXPECTED.is_file(), reason="corpus ../shared/corpus not present")
 
 UTC = dt.timezone.utc
+MIN_AGREEMENT = 0.95  # agreed / asserted field values
+MIN_EXPLAINED = 0.99  # (agreed + known differences) / asserted: new disagreements must be looked at
 
 # How each source's lines are fed: zone of year-less/offset-less stamps, the clock the upstream
 # test ran with (year inference), and how the source states `ts`.
@@ -369,8 +375,8 @@ def test_corpus_agreement(results):
     report = (f"{table}\n\nagreed {agreed}/{asserted} = {raw:.1%}; with {accepted} known differences "
               f"{score:.1%}; {len(unexplained)} unexplained")
     print("\n" + report + "".join("\n" + u for u in unexplained))
-    assert score >= 0.95, report + "\n" + "\n".join(unexplained)
-    assert raw >= 0.95, report + "\n" + "\n".join(unexplained)
+    assert raw >= MIN_AGREEMENT, report + "\n" + "\n".join(unexplained)
+    assert score >= MIN_EXPLAINED, report + "\n" + "\n".join(unexplained)
 
 
 def test_known_differences_still_differ(results):
