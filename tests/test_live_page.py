@@ -96,7 +96,7 @@ def test_body_shows_metrics_charts_and_tables(gate, fake_sampler):
     values = {m.label: m.value for m in at.metric}
     assert values["CPU"] == "20.0 %" and values["Memory"] == "60.0 %" and values["Processes"] == "3"
     assert values["Load (1 min)"] == "1.00" and values["Sessions"] == "1"
-    assert values["Uptime"] == "1 h 0 min"
+    assert values["Uptime"] == "1 h 0 m"
     cpu = next(m for m in at.metric if m.label == "CPU")
     assert cpu.delta == "+10.0 pp"
     assert len(at.get("plotly_chart")) == 5
@@ -385,7 +385,8 @@ def test_formatting_helpers():
     assert live.fmt_bytes(2048, per_s=True) == "2.0 KiB/s"
     assert live.fmt_pct(12.345) == "12.3 %"
     assert live.fmt_duration(90061) == "1 d 1 h"
-    assert live.fmt_duration(3660) == "1 h 1 min"
+    assert live.fmt_duration(3660) == "1 h 1 m"
+    assert live.fmt_bytes(630.5 * 1024, per_s=True) == "630 KiB/s"
     assert live.fmt_duration(59 * 60) == "59 min"
 
 

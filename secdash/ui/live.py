@@ -107,7 +107,7 @@ def fmt_bytes(n: float | None, per_s: bool = False) -> str:
     while abs(v) >= 1024 and i < len(units) - 1:
         v /= 1024
         i += 1
-    text = f"{v:.0f} {units[i]}" if i == 0 else f"{v:.1f} {units[i]}"
+    text = f"{v:.0f} {units[i]}" if i == 0 or abs(v) >= 100 else f"{v:.1f} {units[i]}"
     return text + ("/s" if per_s else "")
 
 
@@ -124,7 +124,7 @@ def fmt_duration(seconds: float | None) -> str:
     m, _ = divmod(s, 60)
     if d:
         return f"{d} d {h} h"
-    return f"{h} h {m} min" if h else f"{m} min"
+    return f"{h} h {m} m" if h else f"{m} min"
 
 
 def _delta(cur: float | None, prev: dict[str, Any] | None, key: str, scale: str = "pct") -> str | None:
