@@ -221,3 +221,17 @@ def test_selecting_an_alert_row_shows_its_lines(demo_env):
     texts = [t.value for t in at.text]
     assert any(t.startswith("Selected: CRITICAL · Successful login after failures") for t in texts), texts[:8]
     assert any("address: 198.51.100.23" in t for t in texts)
+
+
+def test_entities_opened_by_link(demo_env):
+    at = AppTest.from_file(str(ROOT / "pages/entities.py"), default_timeout=90)
+    at.query_params["user"] = "dave"
+    at.run()
+    inputs = {t.label: t for t in at.text_input}
+    inputs["Username"].input(ANALYST)
+    inputs["Password"].input(ANALYST_PW)
+    next(b for b in at.button if b.label == "Login").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.segmented_control(key="ent_kind").value == "User"
+    assert [c.value for c in at.code][0] == "dave"

@@ -128,18 +128,23 @@ def timeline_figure(a: pl.DataFrame, zone: str) -> go.Figure | None:
 
 # -- rendering -----------------------------------------------------------------------------------
 
-def events_link(params: dict[str, list[str]], text: str) -> None:
-    """A link to the Events page filtered by ``params`` (its URL contract); a plain URL button when
-    the page runs outside the app's navigation (single-page runs in tests)."""
+def page_link(page: str, params: dict[str, list[str]], text: str, icon: str = ":material/open_in_new:") -> None:
+    """A link to another page with query parameters; a plain URL button when the page runs outside
+    the app's navigation (single-page runs in tests)."""
     from streamlit.errors import StreamlitAPIException
 
     try:
-        st.page_link("pages/events.py", label=text, icon=":material/open_in_new:", query_params=params)
+        st.page_link(f"pages/{page}.py", label=text, icon=icon, query_params=params)
     except StreamlitAPIException:
         from urllib.parse import urlencode
 
         qs = urlencode([(k, v) for k, vals in params.items() for v in vals])
-        st.link_button(text, f"/events?{qs}", icon=":material/open_in_new:")
+        st.link_button(text, f"/{page}?{qs}", icon=icon)
+
+
+def events_link(params: dict[str, list[str]], text: str) -> None:
+    """A link to the Events page filtered by ``params`` (its URL contract)."""
+    page_link("events", params, text)
 
 
 def render_detections(user) -> None:
@@ -252,6 +257,13 @@ def render_alert(cfg, row: dict, zone: str) -> None:
         if n > len(lines):
             st.text(f"First {len(lines)} of {n} lines shown.")
         events_link(detect.link_params(lines), "Open these lines in Events")
+        c = st.columns(2)
+        with c[0]:
+            if row.get("ip"):
+                page_link("entities", {"ip": [row["ip"]]}, "Address view", ":material/lan:")
+        with c[1]:
+            if row.get("user"):
+                page_link("entities", {"user": [row["user"]]}, "User view", ":material/person_search:")
     else:
         st.text("The events behind this alert are no longer stored (retention).")
 

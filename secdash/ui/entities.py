@@ -204,11 +204,14 @@ def render_entities(user) -> None:
     if info.events == 0:
         st.info("No events stored yet.", icon=":material/hourglass_empty:")
         return
-    qp = st.query_params
-    if "ent_kind" not in st.session_state:
-        st.session_state["ent_kind"] = "User" if qp.get("user") and not qp.get("ip") else "Address"
-        st.session_state["ent_ip"] = qp.get("ip", "")
-        st.session_state["ent_user"] = qp.get("user", "")
+    qp = {"ip": st.query_params.get("ip", ""), "user": st.query_params.get("user", "")}
+    ss = st.session_state
+    if "ent_kind" not in ss or (any(qp.values()) and qp != ss.get("_ent_qp")):
+        # a link (or a fresh visit) decides; later the widgets do
+        ss["ent_kind"] = "User" if qp["user"] and not qp["ip"] else "Address"
+        ss["ent_ip"] = qp["ip"]
+        ss["ent_user"] = qp["user"]
+    ss["_ent_qp"] = qp
     kind = st.segmented_control("View", ["Address", "User"], key="ent_kind") or "Address"
     if kind == "Address":
         top = data.count_by("src_ip", Filters(outcomes=["failure"]), 15, cfg)
@@ -222,7 +225,8 @@ def render_entities(user) -> None:
             st.code(text, language=None)
             return
         if ip:
-            st.query_params["ip"] = ip
+            st.query_params.from_dict({"ip": ip})
+            ss["_ent_qp"] = {"ip": ip, "user": ""}
             render_ip(cfg, ip, zone)
         else:
             st.text("Pick or type an address.")
@@ -234,7 +238,8 @@ def render_entities(user) -> None:
         text = c[1].text_input("User name", key="ent_user")
         name = text or pick or None
         if name:
-            st.query_params["user"] = name
+            st.query_params.from_dict({"user": name})
+            ss["_ent_qp"] = {"ip": "", "user": name}
             render_user(cfg, name, zone)
         else:
             st.text("Pick or type a user name.")
