@@ -36,7 +36,8 @@ MAX_LINE = 256 * 1024  # characters kept of one line; longer lines are cut and f
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MON = "(?:" + "|".join(MONTHS) + ")"
 _CLASSIC = _MON + r" [ 0-9]?[0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}"
-_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+# Years 1000-2999 only: a stamp like "0000-12-30" (seen in the wild) gives a time Python cannot hold.
+_ISO = r"[12][0-9]{3}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 _NAME = r"[^ :\[\]]+"
 # Between stamp and host: FreeBSD "<10.5>" priority tags. Before the program: busybox facility.level.
 _PRI_TAG = r"(?:<[0-9]{1,3}(?:\.[0-9]{1,3})?> )?"
@@ -54,7 +55,7 @@ HEADER_RE = (
 # RFC 5424; the "<PRI>1 " prefix may be missing when a relay stripped it (the stamp is then required).
 # Structured data: a "]" inside a quoted PARAM-VALUE should be escaped but often is not.
 RFC5424_RE = (
-    r"^(?:<[0-9]{1,3}>1 )?(?P<its>-|[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) "
+    r"^(?:<[0-9]{1,3}>1 )?(?P<its>-|[12][0-9]{3}-[0-9]{2}-[0-9]{2}T[^ ]+) (?P<host>[^ ]+) (?P<program>[^ ]+) "
     r'(?P<pid>[^ ]+) [^ ]+ (?:-|(?:\[(?:[^\]\\"]|\\.|"(?:[^"\\]|\\.)*")*\])+) ?(?P<msg>.*)$'
 )
 TS_HOST_RE = r"^(?:<[0-9]{1,3}>)?(?:\[?(?P<cts>" + _CLASSIC + r")\]?|(?P<its>" + _ISO + r")) +(?P<host>[^ ]+) (?P<msg>.*)$"
