@@ -112,3 +112,12 @@ def test_cli_demo(home, capsys):
     out = capsys.readouterr().out
     assert "demo data" in out and "DEMO DATA" in out
     assert demo.is_demo(home)
+
+
+def test_needed_when_no_source_is_readable(tmp_path):
+    cfg = config.parse('[sources]\npaths = ["/nonexistent/auth.log"]\n', home=tmp_path)
+    assert demo.needed(cfg)
+    log = tmp_path / "auth.log"
+    log.write_text("x\n")
+    cfg = config.parse(f'[sources]\npaths = ["/nonexistent/auth.log", "{log}"]\n', home=tmp_path)
+    assert not demo.needed(cfg)
