@@ -321,3 +321,19 @@ def test_weak_signing_key_stops_the_app_without_details_for_visitors(accounts, c
     ]
     assert not at.text_input  # no login form either
     assert "public default" in caplog.text
+
+
+def test_library_never_writes_the_users_file_and_risky_widgets_are_never_used(accounts):
+    before = (accounts / "users.json").read_bytes()
+    at = _login(_app().run(), "nobody", "whatever-password")
+    at = _login(at, ADMIN, "wrong-password-1")
+    at = _login(at, ADMIN, ADMIN_PW)
+    assert _signed_in(at) == ADMIN
+    # streamlit-authenticator gets a dict: no 'logged_in' / 'failed_login_attempts' rewrites.
+    assert (accounts / "users.json").read_bytes() == before
+    sources = [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "secdash").rglob("*.py")]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for widget in (".register_user(", ".forgot_password(", ".forgot_username(", ".reset_password(",
+                       ".update_user_details(", ".experimental_guest_login("):
+            assert widget not in text, f"{path.name} uses {widget}"
