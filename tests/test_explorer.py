@@ -498,3 +498,22 @@ def test_chart_frames_match_the_store_aggregates(filled, f, tz):
         assert int(c["method"]["events"].sum()) == int(core.count_by(con, "method", f)["events"][
             core.count_by(con, "method", f)["value"].notna()].sum())
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0
+
+
+def test_paged_export_batches_equal_the_store_order(filled):
+    import pyarrow as pa
+
+    s = core.Store(filled / core.DB_NAME)
+    with s.write() as con:  # rows without a usable time, and two rows with the same time
+        core.insert_events(con, _frame(["no syslog header here", "another bare line",
+                                        LINES[0], LINES[0]]))
+    for f in (core.Filters(limit=None), core.Filters(limit=None, hosts=["web-01"]),
+              core.Filters(limit=None, users=["nobody"])):
+        with s.read() as con:
+            want = [i for b in core.iter_arrow(con, f) for i in b.column("id").to_pylist()]
+            nulls = con.execute("SELECT count(*) FROM events WHERE ts IS NULL").fetchone()[0]
+        for page in (1, 3, 1000):
+            got = list(data.iter_export_batches(s, f, page=page))
+            assert [i for b in got for i in b.column("id").to_pylist()] == want, (f, page)
+    assert nulls >= 2
+    assert pa
