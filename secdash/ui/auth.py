@@ -133,7 +133,8 @@ class _Controller:
     def _form_login(self, raw_username: str, password: str) -> bool:
         cfg, now = self.cfg, _now()
         home = cfg.home
-        username = core.normalize_username(raw_username)
+        # Real usernames are at most 32 characters; a huge input must not bloat the state files.
+        username = core.normalize_username(raw_username)[:64]
         ip = client_ip(cfg)
         if not username or not password:
             st.session_state[_ERROR] = GENERIC_FAILURE
