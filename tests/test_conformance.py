@@ -31,7 +31,7 @@ from secdash.parse import YearState, end_year, parse_lines, parse_records, split
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXPECTED = CORPUS / "expected.jsonl"
 
-pytestmark = pytest.mark.skipif(not EXPECTED.is_file(), reason="corpus ../shared/corpus not present")
+needs_corpus = pytest.mark.skipif(not EXPECTED.is_file(), reason="corpus ../shared/corpus not present")
 
 UTC = dt.timezone.utc
 MIN_AGREEMENT = 0.95  # agreed / asserted field values
@@ -351,6 +351,7 @@ def results():
     return rows, parsed, list(compare(rows, parsed))
 
 
+@needs_corpus
 def test_corpus_agreement(results):
     rows, parsed, cmp = results
     stats: dict[str, dict[str, list[int]]] = collections.defaultdict(lambda: collections.defaultdict(lambda: [0, 0]))
@@ -379,8 +380,53 @@ def test_corpus_agreement(results):
     assert score >= MIN_EXPLAINED, report + "\n" + "\n".join(unexplained)
 
 
+@needs_corpus
 def test_known_differences_still_differ(results):
     rows, parsed, cmp = results
     differing = {(row["source"], row["_no"], field) for row, field, _, _, ok in cmp if not ok}
     stale = [f"{k}: {why}" for k, why in KNOWN_DIFFERENCES.items() if k not in differing]
     assert not stale, "KNOWN_DIFFERENCES entries that no longer differ:\n" + "\n".join(stale)
+
+
+# Header shapes met in the corpus, as our own lines (run without the corpus too):
+# line -> (host, program, pid, message start)
+HEADER_SHAPES = {
+    "2024-03-23 06:47:42.801612-0700  mac-7 sshd[3186]: Failed password for ann from 192.0.2.5 port 4 ssh2":
+        ("mac-7", "sshd", 3186, "Failed password"),  # macOS: two spaces after the stamp
+    "Feb  9 21:20:08  sshd[8317]: Accepted password for ann from 192.0.2.5 port 4 ssh2":
+        (None, "sshd", 8317, "Accepted password"),  # empty host
+    "Mar  3 00:17:22 [sshd]: User ann from 192.0.2.5 not allowed because not listed in AllowUsers":
+        (None, "sshd", None, "User ann"),
+    "Jun 25 23:53:34 [sshd] User ann from 192.0.2.5 not allowed because not listed in AllowUsers":
+        (None, "sshd", None, "User ann"),
+    "Jun 20 02:18:39 gw-2 auth.info sshd[13482]: Invalid user bob from 192.0.2.6":
+        ("gw-2", "sshd", 13482, "Invalid user"),  # busybox facility.level
+    "Jan  1 00:00:00 <10.5> bsd-1 sshd[1234]: Invalid user bob from 192.0.2.6":
+        ("bsd-1", "sshd", 1234, "Invalid user"),  # FreeBSD priority tag
+    "2024-05-29T11:28:56.058908+02:00 bastion-3 sshd[20974] error: PAM: Authentication error for carl from 192.0.2.7":
+        ("bastion-3", "sshd", 20974, "error: PAM"),  # rsyslog without the colon
+    "[Jun 21 16:56:02] web-4 sshd[13709]: Invalid user dan from 192.0.2.8":
+        ("web-4", "sshd", 13709, "Invalid user"),  # bracketed stamp
+    "2024-02-24T21:00:42.021457+00:00 router-5 dropbear 6052 - - Bad password attempt for 'root' from 192.0.2.9:50532":
+        ("router-5", "dropbear", 6052, "Bad password"),  # RFC 5424 without <PRI>1
+    '<38>1 2024-07-08T17:40:17.954167-04:00 h6.example.com sshd 555 - [x@1 t="[b]"] Invalid user eve from 192.0.2.10':
+        ("h6.example.com", "sshd", 555, "Invalid user"),  # unescaped ] in a quoted SD value
+    "Nov 11 22:46:29 old-7 su(pam_unix)[23164]: session opened for user news by (uid=0)":
+        ("old-7", "su(pam_unix)", 23164, "session opened"),
+}
+
+
+@pytest.mark.parametrize("line", list(HEADER_SHAPES))
+def test_header_shapes(line):
+    host, program, pid, start = HEADER_SHAPES[line]
+    row = parse_lines([line], tz="UTC", now=dt.datetime(2024, 12, 1, tzinfo=UTC)).row(0, named=True)
+    assert (row["host"], row["program"], row["pid"]) == (host, program, pid)
+    assert row["message"].startswith(start), row["message"]
+    assert row["ts"] is not None and row["pattern"] is not None
+
+
+def test_year_zero_stamp_is_not_a_header():
+    """'0000-12-30 ...' (fail2ban's corpus) must not give a time Python cannot represent."""
+    df = parse_lines(["0000-12-30 00:00:00 srv-8 sshd[4]: Invalid user x from 192.0.2.11 port 1"], tz="UTC",
+                     now=dt.datetime(2024, 12, 1, tzinfo=UTC))
+    assert df.to_dicts()[0]["ts"] is None
