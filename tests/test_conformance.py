@@ -412,9 +412,11 @@ HEADER_SHAPES = {
         ("bh-3", "sshd", 20974, "error: PAM"),  # rsyslog without the colon
     "[Jun 21 16:56:02] web-4 sshd[13709]: Invalid user dan from 192.0.2.8":
         ("web-4", "sshd", 13709, "Invalid user"),  # bracketed stamp
-    "2024-02-24T21:00:42.021457+00:00 rt-5 dropbear 6052 - - Bad password attempt for 'root' from 192.0.2.9:505":
+    ("2024-02-24T21:00:42.021457+00:00 rt-5 dropbear 6052 - - "
+     "Bad password attempt for 'root' from 192.0.2.9:505"):
         ("rt-5", "dropbear", 6052, "Bad password"),  # RFC 5424 without <PRI>1
-    '<38>1 2024-07-08T17:40:17.954167-04:00 h6.example.com sshd 555 - [x@1 t="[b]"] Invalid user e from 192.0.2.10':
+    ('<38>1 2024-07-08T17:40:17.954167-04:00 h6.example.com sshd 555 - [x@1 t="[b]"] '
+     'Invalid user e from 192.0.2.10'):
         ("h6.example.com", "sshd", 555, "Invalid user"),  # unescaped ] in a quoted SD value
     "Nov 11 22:46:29 old-7 su(pam_unix)[23164]: session opened for user news by (uid=0)":
         ("old-7", "su(pam_unix)", 23164, "session opened"),
