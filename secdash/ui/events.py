@@ -110,7 +110,8 @@ def render_table(df: pd.DataFrame, total: int, f, display: str) -> None:
     }
     table = _table_frame(df, display)
     sel = st.dataframe(table, hide_index=True, column_config=cfg_cols, on_select="rerun",
-                       selection_mode="single-row", key=f"evt_table_{filters.epoch()}", height=420,
+                       selection_mode="single-row", key=f"evt_table_{filters.epoch()}",
+                       height=min(420, 35 * (len(table) + 1) + 3),
                        placeholder="")
     rows = list(getattr(getattr(sel, "selection", None), "rows", []) or [])
     if rows and rows[0] < len(table):
@@ -143,6 +144,7 @@ def render_details(event_id: int, display: str) -> None:
                 v = f"{v.astimezone(dt.timezone.utc).isoformat()}  ({filters.local_text(v, display)} {display})"
             fields.append((k, "" if v is None else str(v)))
         st.dataframe(pd.DataFrame(fields, columns=["field", "value"]), hide_index=True,
+                     height=35 * (len(fields) + 1) + 3,
                      column_config={"field": st.column_config.TextColumn(width="small"),
                                     "value": st.column_config.TextColumn(width="large")})
 
@@ -186,7 +188,9 @@ def render_charts(f, display: str) -> None:
     st.text("Click a bar to filter by it (time bucket, IP, user, outcome).")
     c = data.chart_data(f, display)
     secs = c["bucket_seconds"]
-    _chart(figures.timeline(c["timeline"], secs, display), "timeline", "No events with a time in this range.", secs)
+    span = (f.since, f.until or dt.datetime.now(dt.timezone.utc)) if f.since else None
+    _chart(figures.timeline(c["timeline"], secs, display, span), "timeline", "No events with a time in this range.",
+           secs)
     left, right = st.columns(2)
     with left:
         _chart(figures.top_ips(c["top_ips"]), "ip", "No failures from a source IP.")

@@ -51,7 +51,7 @@ def _unique_labels(values) -> list[str]:
     return out
 
 
-def timeline(df, bucket_seconds: int, zone: str) -> go.Figure | None:
+def timeline(df, bucket_seconds: int, zone: str, span=None) -> go.Figure | None:
     """Events over time, stacked by outcome. customdata: (bucket start ISO UTC, outcome)."""
     if df is None or df.empty:
         return None
@@ -71,8 +71,11 @@ def timeline(df, bucket_seconds: int, zone: str) -> go.Figure | None:
             hovertemplate=f"%{{x|%Y-%m-%d %H:%M}} ({html.escape(zone)}, {width})<br>{label(key)}: "
                           "%{y:,}<extra></extra>",
         )
-    return _layout(fig, f"Events over time (per {width}, {zone})", barmode="stack",
-                   xaxis={"title": None}, yaxis={"title": "events"})
+    xaxis = {"title": None}
+    if span is not None and span[0] is not None and span[1] is not None:  # the whole filtered range
+        xaxis["range"] = [v.astimezone(tz).replace(tzinfo=None) for v in span]
+    return _layout(fig, f"Events over time (per {width}, {zone})", barmode="stack", xaxis=xaxis,
+                   yaxis={"title": "events"})
 
 
 def bar_h(values, counts, title: str, *, color: str = "#d64545", what: str = "events",
