@@ -20,6 +20,9 @@ ANALYST, ANALYST_PW = "ann", "lovely weather 77 "  # trailing space: checked exa
 
 @pytest.fixture
 def accounts(home):
+    # The pages behind the gate would start the background ingester (a thread in this process);
+    # these tests are about the gate, so keep it off.
+    (home / "config.toml").write_text("[ingest]\nbackground = false\n", encoding="utf-8")
     auth.add_user(home, ADMIN, ADMIN_PW, "admin", now=time.time())
     auth.add_user(home, ANALYST, ANALYST_PW, "analyst", now=time.time())
     return home

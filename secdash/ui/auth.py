@@ -217,6 +217,10 @@ def logout() -> None:
 
 def _sidebar(cfg: Config, key: str, user: CurrentUser, now: float) -> None:
     with st.sidebar:
+        slot = st.container()  # app.py draws the page links here, above the account box
+        ctx = _run_marker()
+        if ctx is not None:
+            ctx._secdash_nav_slot = (ctx.cursors, slot)
         st.text(f"{user.username} ({user.role})")
         if st.button("Logout", key="secdash-logout", icon=":material/logout:"):
             logout()
@@ -359,6 +363,15 @@ def require_login(role: str | None = None) -> CurrentUser:
     user = st.session_state[_USER]
     _sidebar(cfg, key, user, now)
     return _enforce_role(user, role)
+
+
+def nav_slot():
+    """The sidebar container reserved by the gate in this run for page links (else the sidebar)."""
+    ctx = _run_marker()
+    reserved = getattr(ctx, "_secdash_nav_slot", None) if ctx is not None else None
+    if reserved is not None and reserved[0] is ctx.cursors:
+        return reserved[1]
+    return st.sidebar
 
 
 def current_user() -> CurrentUser | None:
