@@ -15,6 +15,7 @@ with shifted copies (each copy one minute earlier), sorted by time like a real i
 ``export`` streams the whole result (all rows) through the page's export callable into a
 temporary file and reports time and peak RSS (run it in its own process).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,15 +49,19 @@ def build(home: Path, rows: int) -> None:
         con.execute(
             f"INSERT INTO events (id, ts, {cols}) "
             f"SELECT row_number() OVER (ORDER BY ts - to_minutes(k), k) AS id, ts - to_minutes(k) AS ts, {cols} "
-            f"FROM base, range(?) AS r(k) ORDER BY ts LIMIT ?", [copies, rows])
+            f"FROM base, range(?) AS r(k) ORDER BY ts LIMIT ?",
+            [copies, rows],
+        )
         n = con.execute("SELECT count(*) FROM events").fetchone()[0]
         core.set_meta(con, "next_id", str(n + 1))
         con.execute("CHECKPOINT")
     if USER not in auth.load_users(home):
         auth.add_user(home, USER, PASSWORD, "analyst", now=time.time())
     size = (home / core.DB_NAME).stat().st_size
-    print(f"built {n:,} events ({copies} copies of {base:,}) in {time.perf_counter() - t0:.1f} s, "
-          f"store {size / 1e6:.0f} MB")
+    print(
+        f"built {n:,} events ({copies} copies of {base:,}) in {time.perf_counter() - t0:.1f} s, "
+        f"store {size / 1e6:.0f} MB"
+    )
 
 
 def _data_pass(state, zone: str = "UTC", first: bool = False) -> tuple[float, float, float]:
@@ -81,7 +86,7 @@ def _data_pass(state, zone: str = "UTC", first: bool = False) -> tuple[float, fl
         data.distinct_values(c, 500)
     f = flt.to_filters(state)
     t1 = time.perf_counter()
-    df, total = data.query_events(f)
+    data.query_events(f)
     t2 = time.perf_counter()
     full = replace(f, limit=None, offset=0)
     data.chart_data(full, zone)
@@ -106,8 +111,10 @@ def _states(home: Path):
 
     s = core.Store(home / core.DB_NAME)
     with s.read() as con:
-        ip = con.execute("SELECT src_ip FROM events WHERE outcome = 'failure' AND src_ip LIKE '%.%' "
-                         "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+        ip = con.execute(
+            "SELECT src_ip FROM events WHERE outcome = 'failure' AND src_ip LIKE '%.%' "
+            "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
     cidr = ip.split(".")[0] + ".0.0.0/8"
     out = {}
     for name, kw in FILTERS.items():
@@ -123,7 +130,6 @@ def _states(home: Path):
 def run(home: Path, repeat: int) -> None:
     os.environ["SECDASH_HOME"] = str(home)
     from secdash import store as core
-    from secdash.ui import data
 
     n = core.Store(home / core.DB_NAME).count_events()
     print(f"store: {n:,} events")
@@ -134,8 +140,10 @@ def run(home: Path, repeat: int) -> None:
     for name, state in states.items():
         runs = [_data_pass(state) for _ in range(repeat)]
         med = [statistics.median(r[i] for r in runs) for i in range(3)]
-        print(f"{name:24s} median {med[0]:.3f} (table {med[1]:.3f}, charts {med[2]:.3f})  "
-              f"min {min(r[0] for r in runs):.3f}")
+        print(
+            f"{name:24s} median {med[0]:.3f} (table {med[1]:.3f}, charts {med[2]:.3f})  "
+            f"min {min(r[0] for r in runs):.3f}"
+        )
     print("\n# page (AppTest of pages/events.py), server time (s)")
     _page(home, states)
 
@@ -191,8 +199,10 @@ def export(home: Path, fmt: str) -> None:
     secs = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = payload.count(b"\n")
-    print(f"export {fmt}: {lines:,} lines, {len(payload) / 1e6:.0f} MB in {secs:.2f} s; "
-          f"peak RSS {rss:.0f} MB (before {rss0:.0f} MB; the finished file is returned as bytes)")
+    print(
+        f"export {fmt}: {lines:,} lines, {len(payload) / 1e6:.0f} MB in {secs:.2f} s; "
+        f"peak RSS {rss:.0f} MB (before {rss0:.0f} MB; the finished file is returned as bytes)"
+    )
 
 
 def export_to_file(home: Path, fmt: str) -> None:
@@ -215,8 +225,10 @@ def export_to_file(home: Path, fmt: str) -> None:
         rows = ex.export(data.iter_export_batches(s, f, page), f, fh, fmt=fmt, home=None, user=USER)
     secs = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"stream {fmt} to file: {rows:,} rows, {out.stat().st_size / 1e6:.0f} MB in {secs:.2f} s; "
-          f"peak RSS {rss:.0f} MB (before {rss0:.0f} MB)")
+    print(
+        f"stream {fmt} to file: {rows:,} rows, {out.stat().st_size / 1e6:.0f} MB in {secs:.2f} s; "
+        f"peak RSS {rss:.0f} MB (before {rss0:.0f} MB)"
+    )
     out.unlink()
 
 

@@ -1,6 +1,7 @@
 """Events explorer: URL <-> filter state, query building, escaping in figures, the audited
 spreadsheet-safe export with hostile values, and AppTest wiring of the page (filters in the URL,
 after login, across pages, clear, errors, empty states)."""
+
 from __future__ import annotations
 
 import csv
@@ -21,7 +22,7 @@ from secdash.ui import filters as flt
 from secdash.ui.filters import FilterState
 
 ROOT = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ADMIN, ADMIN_PW = "boss", "chief-secret-123"
 ANALYST, ANALYST_PW = "ann", "lovely weather 77"
 
@@ -33,8 +34,11 @@ LINES = [
     "Mar  1 10:05:00 web-01 sshd[102]: Accepted password for alice from 198.51.100.7 port 4003 ssh2",
     "Mar  2 11:00:01 db-01 sshd[201]: Accepted publickey for bob from 2001:db8:1::9 port 5001 ssh2: ED25519 SHA256:abc",
     "Mar  3 12:00:00 db-01 sudo:      bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls",
-    *[f"Mar  4 0{i}:00:00 web-02 sshd[{300 + i}]: Failed password for invalid user {u} from 203.0.113.9 port "
-      f"{6000 + i} ssh2" for i, u in enumerate(HOSTILE)],
+    *[
+        f"Mar  4 0{i}:00:00 web-02 sshd[{300 + i}]: Failed password for invalid user {u} from 203.0.113.9 port "
+        f"{6000 + i} ssh2"
+        for i, u in enumerate(HOSTILE)
+    ],
 ]
 SINCE = "2026-03-01T00:00:00Z"
 
@@ -65,19 +69,33 @@ def filled(home):
 
 
 def test_issue_example_url_parses():
-    p = flt.parse_params({"ip": ["203.0.113.0/24"], "event": ["ssh_failed_auth"], "since": ["2026-03-01T00:00:00Z"]})
+    p = flt.parse_params(
+        {"ip": ["203.0.113.0/24"], "event": ["ssh_failed_auth"], "since": ["2026-03-01T00:00:00Z"]}
+    )
     assert p.errors == []
-    assert p.state == FilterState(range="custom", since=dt.datetime(2026, 3, 1, tzinfo=UTC), ips=("203.0.113.0/24",),
-                                  events=("ssh_failed_auth",))
+    assert p.state == FilterState(
+        range="custom",
+        since=dt.datetime(2026, 3, 1, tzinfo=UTC),
+        ips=("203.0.113.0/24",),
+        events=("ssh_failed_auth",),
+    )
     f = flt.to_filters(p.state)
     assert f.since == dt.datetime(2026, 3, 1, tzinfo=UTC) and f.until is None
     assert list(f.ips) == ["203.0.113.0/24"] and list(f.events) == ["ssh_failed_auth"]
 
 
 def test_lists_are_repeated_and_ips_may_be_comma_lists():
-    p = flt.parse_params({"user": ["root", "=cmd|' /C calc'!A0", "root"], "ip": ["10.0.0.1, 2001:db8::/32", "10.0.0.1"],
-                          "host": ["web-01", "db-01"], "program": ["sshd"], "outcome": ["failure", "success"],
-                          "pid": ["42"], "q": ["Failed pass"]})
+    p = flt.parse_params(
+        {
+            "user": ["root", "=cmd|' /C calc'!A0", "root"],
+            "ip": ["10.0.0.1, 2001:db8::/32", "10.0.0.1"],
+            "host": ["web-01", "db-01"],
+            "program": ["sshd"],
+            "outcome": ["failure", "success"],
+            "pid": ["42"],
+            "q": ["Failed pass"],
+        }
+    )
     assert p.errors == []
     s = p.state
     assert s.users == ("root", "=cmd|' /C calc'!A0")
@@ -86,17 +104,20 @@ def test_lists_are_repeated_and_ips_may_be_comma_lists():
     assert s.pids == (42,) and s.q == "Failed pass" and s.range == flt.DEFAULT_RANGE
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"ip": ["10.0.0.300"]}, "not an IP address or CIDR range: 10.0.0.300"),
-    ({"ip": ["evil.example.com"]}, "not an IP address or CIDR range: evil.example.com"),
-    ({"ip": ["10.0.0.0/33"]}, "not an IP address or CIDR range: 10.0.0.0/33"),
-    ({"since": ["yesterday"]}, "since is not an ISO 8601 date/time"),
-    ({"since": ["2026-03-02"], "until": ["2026-03-01"]}, "since must be before until"),
-    ({"range": ["2w"]}, "unknown range 2w"),
-    ({"outcome": ["maybe"]}, "unknown outcome: maybe"),
-    ({"pid": ["12a"]}, "pid must be a number: 12a"),
-    ({"tz": ["Mars/Base"]}, "unknown time zone in tz: Mars/Base"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"ip": ["10.0.0.300"]}, "not an IP address or CIDR range: 10.0.0.300"),
+        ({"ip": ["evil.example.com"]}, "not an IP address or CIDR range: evil.example.com"),
+        ({"ip": ["10.0.0.0/33"]}, "not an IP address or CIDR range: 10.0.0.0/33"),
+        ({"since": ["yesterday"]}, "since is not an ISO 8601 date/time"),
+        ({"since": ["2026-03-02"], "until": ["2026-03-01"]}, "since must be before until"),
+        ({"range": ["2w"]}, "unknown range 2w"),
+        ({"outcome": ["maybe"]}, "unknown outcome: maybe"),
+        ({"pid": ["12a"]}, "pid must be a number: 12a"),
+        ({"tz": ["Mars/Base"]}, "unknown time zone in tz: Mars/Base"),
+    ],
+)
 def test_bad_parameters_give_clear_errors(params, message):
     p = flt.parse_params(params)
     assert any(message in e for e in p.errors), p.errors
@@ -110,15 +131,26 @@ def test_times_without_offset_are_in_the_display_zone_and_dates_mean_midnight():
     assert p.state.since == dt.datetime(2026, 2, 28, 22, tzinfo=UTC) and p.state.tz == "Asia/Tokyo"
 
 
-@pytest.mark.parametrize("state", [
-    FilterState(),
-    FilterState(range="7d", users=("root", "**bold**"), ips=("203.0.113.0/24",), q="a&b=c"),
-    FilterState(range="custom", since=dt.datetime(2026, 3, 1, tzinfo=UTC), until=dt.datetime(2026, 3, 2, 12, tzinfo=UTC),
-                events=("ssh_failed_auth", "sudo_command"), outcomes=("failure",), hosts=("web-01",),
-                programs=("sshd",), pids=(4242,), tz="Europe/Berlin"),
-    FilterState(range="custom"),
-    FilterState(range="all"),
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        FilterState(),
+        FilterState(range="7d", users=("root", "**bold**"), ips=("203.0.113.0/24",), q="a&b=c"),
+        FilterState(
+            range="custom",
+            since=dt.datetime(2026, 3, 1, tzinfo=UTC),
+            until=dt.datetime(2026, 3, 2, 12, tzinfo=UTC),
+            events=("ssh_failed_auth", "sudo_command"),
+            outcomes=("failure",),
+            hosts=("web-01",),
+            programs=("sshd",),
+            pids=(4242,),
+            tz="Europe/Berlin",
+        ),
+        FilterState(range="custom"),
+        FilterState(range="all"),
+    ],
+)
 def test_state_round_trips_through_the_url(state):
     params = flt.to_params(state)
     back = flt.parse_params(params).state
@@ -130,8 +162,12 @@ def test_state_round_trips_through_the_url(state):
 
 
 def test_query_string_for_links_from_other_pages():
-    s = FilterState(range="custom", since=dt.datetime(2026, 3, 1, tzinfo=UTC), ips=("203.0.113.0/24",),
-                    events=("ssh_failed_auth",))
+    s = FilterState(
+        range="custom",
+        since=dt.datetime(2026, 3, 1, tzinfo=UTC),
+        ips=("203.0.113.0/24",),
+        events=("ssh_failed_auth",),
+    )
     assert flt.query_string(s) == "since=2026-03-01T00%3A00%3A00Z&ip=203.0.113.0%2F24&event=ssh_failed_auth"
     assert flt.query_string(FilterState()) == ""
 
@@ -147,11 +183,19 @@ def test_presets_resolve_to_whole_minutes_and_stay_open_ended():
 
 
 def test_summary_is_plain_text_naming_every_filter():
-    s = FilterState(range="custom", since=dt.datetime(2026, 3, 1, tzinfo=UTC), users=("**bold**", "<b>x</b>"),
-                    ips=("10.0.0.0/8",), pids=(9,), q="x")
+    s = FilterState(
+        range="custom",
+        since=dt.datetime(2026, 3, 1, tzinfo=UTC),
+        users=("**bold**", "<b>x</b>"),
+        ips=("10.0.0.0/8",),
+        pids=(9,),
+        q="x",
+    )
     text = flt.summary_text(s, "America/New_York")
-    assert text == ("2026-02-28 19:00 to now (America/New_York) | user: **bold**, <b>x</b> | ip: 10.0.0.0/8 | "
-                    'pid: 9 | text: "x"')
+    assert text == (
+        "2026-02-28 19:00 to now (America/New_York) | user: **bold**, <b>x</b> | ip: 10.0.0.0/8 | "
+        'pid: 9 | text: "x"'
+    )
     assert flt.summary_text(FilterState(), "UTC") == "Last 24 hours"
 
 
@@ -160,14 +204,18 @@ def test_export_file_label_names_host_and_range():
     assert flt.file_label(FilterState(hosts=("web-01",)), f) == "web-01-20260301T0000Z_20260302T0000Z"
     assert flt.file_label(FilterState(hosts=("../../etc",)), f).startswith("etc-")
     now = dt.datetime(2026, 3, 3, tzinfo=UTC)
-    assert flt.file_label(FilterState(), core.Filters(since=None, until=None), now) == "all-start_20260303T0000Z"
+    assert (
+        flt.file_label(FilterState(), core.Filters(since=None, until=None), now) == "all-start_20260303T0000Z"
+    )
 
 
 # -- query building (store + data layer) ---------------------------------------------------------------
 
 
 def test_filters_key_round_trip_and_query_building(filled):
-    f = flt.to_filters(flt.parse_params({"ip": ["203.0.113.0/24"], "since": [SINCE], "outcome": ["failure"]}).state)
+    f = flt.to_filters(
+        flt.parse_params({"ip": ["203.0.113.0/24"], "since": [SINCE], "outcome": ["failure"]}).state
+    )
     key = data.filters_key(f)
     assert data.filters_key(data.filters_from_key(key)) == key
     s = core.Store(filled / core.DB_NAME)
@@ -213,15 +261,19 @@ def test_figures_never_carry_raw_log_html(filled):
         figures.top_ips(s.count_by("src_ip", f, 10)),
         figures.bar_h(HOSTILE + ["<br>", "a" * 300], list(range(8)), "t"),
     ]
-    sudo = __import__("pandas").DataFrame({"a": ["<b>bob</b>", "bob"], "b": ["<a href=x>ls</a>", "/bin/ls"],
-                                           "events": [1, 2]})
+    sudo = __import__("pandas").DataFrame(
+        {"a": ["<b>bob</b>", "bob"], "b": ["<a href=x>ls</a>", "/bin/ls"], "events": [1, 2]}
+    )
     figs.append(figures.sudo_by_user(sudo))
-    figs.append(figures.by_method(__import__("pandas").DataFrame({"a": ["<i>pw</i>"], "b": ["failure"],
-                                                                  "events": [3]})))
+    figs.append(
+        figures.by_method(
+            __import__("pandas").DataFrame({"a": ["<i>pw</i>"], "b": ["failure"], "events": [3]})
+        )
+    )
     for fig in figs:
         assert fig is not None
         for text in _texts(fig):
-            for tag in ("<script", "<a ", "<a>", "<b>", "<i>", "<br>h", "<br>\"", "</"):
+            for tag in ("<script", "<a ", "<a>", "<b>", "<i>", "<br>h", '<br>"', "</"):
                 if tag == "</" and text.endswith("<extra></extra>"):
                     text = text[: -len("<extra></extra>")]
                 assert tag not in text.replace("<br>%{", "").replace("<br>", "\n"), (tag, text)
@@ -331,7 +383,10 @@ def test_link_opened_before_login_applies_after_login(filled):
     assert w["IPs or CIDR ranges"] == "203.0.113.0/24" and w["Event types"] == ["ssh_failed_auth"]
     assert w["Time range"] == "custom"
     assert _count(at) == f"{2 + len(HOSTILE)} events"
-    assert at.text[0].value == "Filters: 2026-03-01 00:00 to now (UTC) | ip: 203.0.113.0/24 | event: ssh_failed_auth"
+    assert (
+        at.text[0].value
+        == "Filters: 2026-03-01 00:00 to now (UTC) | ip: 203.0.113.0/24 | event: ssh_failed_auth"
+    )
     table = at.dataframe[0].value
     assert len(table) == 2 + len(HOSTILE)
     assert set(table["user"]) == {"admin", "root", *HOSTILE}  # the table shows values as they are
@@ -343,7 +398,9 @@ def test_widget_changes_write_the_url_and_clear_resets(filled):
     at = _login(_app().run())
     at.get("button_group")[0].set_value("all").run()
     assert _count(at) == f"{len(LINES)} events"
-    next(t for t in at.text_input if t.label == "IPs or CIDR ranges").input("198.51.100.0/24, 2001:db8:1::9").run()
+    next(t for t in at.text_input if t.label == "IPs or CIDR ranges").input(
+        "198.51.100.0/24, 2001:db8:1::9"
+    ).run()
     next(m for m in at.multiselect if m.label == "Users").set_value(["alice", "bob"]).run()
     assert not at.exception
     assert _count(at) == "3 events"
@@ -423,7 +480,7 @@ def _chart_click_app():
 
     cfg = load()
     zone = filters.begin(cfg)
-    state, display, errors = filters.render(cfg, zone, {})
+    state, display, _errors = filters.render(cfg, zone, {})
     st.text(filters.summary_text(state, display))
 
     def click(kind, cd, secs=3600):
@@ -450,8 +507,12 @@ def test_chart_clicks_and_one_click_filters_set_filters_and_url(home):
     assert _widgets(at)["IPs or CIDR ranges"] == "203.0.113.9"
     assert click("user") == {"ip": ["203.0.113.9"], "user": ["<script>alert(1)</script>"]}
     assert _widgets(at)["Users"] == ["<script>alert(1)</script>"]
-    assert click("timeline") == {"since": ["2026-03-01T10:00:00Z"], "until": ["2026-03-01T11:00:00Z"],
-                                 "ip": ["203.0.113.9"], "user": ["<script>alert(1)</script>"]}
+    assert click("timeline") == {
+        "since": ["2026-03-01T10:00:00Z"],
+        "until": ["2026-03-01T11:00:00Z"],
+        "ip": ["203.0.113.9"],
+        "user": ["<script>alert(1)</script>"],
+    }
     assert _widgets(at)["Time range"] == "custom"
     assert click("sudo")["event"] == ["sudo_command"] and _qp(at)["user"] == ["bob"]
     q = click("session")
@@ -462,9 +523,14 @@ def test_chart_clicks_and_one_click_filters_set_filters_and_url(home):
 
 def test_fast_page_query_equals_the_store_query(filled):
     s = core.Store(filled / core.DB_NAME)
-    cases = [core.Filters(limit=3), core.Filters(limit=4, offset=5), core.Filters(limit=100),
-             core.Filters(limit=2, sort="user", descending=False), core.Filters(limit=5, ips=["203.0.113.0/24"]),
-             core.Filters(limit=5, users=["nobody"])]
+    cases = [
+        core.Filters(limit=3),
+        core.Filters(limit=4, offset=5),
+        core.Filters(limit=100),
+        core.Filters(limit=2, sort="user", descending=False),
+        core.Filters(limit=5, ips=["203.0.113.0/24"]),
+        core.Filters(limit=5, users=["nobody"]),
+    ]
     with s.read() as con:
         for f in cases:
             a, ta = data.page_of_events(con, f)
@@ -473,9 +539,15 @@ def test_fast_page_query_equals_the_store_query(filled):
             assert a.reset_index(drop=True).equals(b.reset_index(drop=True)), f
 
 
-@pytest.mark.parametrize("f", [core.Filters(limit=None), core.Filters(limit=None, text="password"),
-                               core.Filters(limit=None, outcomes=["success"]),
-                               core.Filters(limit=None, ips=["203.0.113.0/24"], text="invalid")])
+@pytest.mark.parametrize(
+    "f",
+    [
+        core.Filters(limit=None),
+        core.Filters(limit=None, text="password"),
+        core.Filters(limit=None, outcomes=["success"]),
+        core.Filters(limit=None, ips=["203.0.113.0/24"], text="invalid"),
+    ],
+)
 @pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kathmandu"])
 def test_chart_frames_match_the_store_aggregates(filled, f, tz):
     s = core.Store(filled / core.DB_NAME)
@@ -487,16 +559,19 @@ def test_chart_frames_match_the_store_aggregates(filled, f, tz):
         assert c["heat"].equals(core.hour_weekday(con, f, tz=tz))
         users = core.rollup(con, f, "user", limit=10)
         assert c["top_users"][["key", "events", "failures", "successes"]].equals(
-            users[["key", "events", "failures", "successes"]])
+            users[["key", "events", "failures", "successes"]]
+        )
         if f.outcomes:
             assert c["top_ips"] is None
         else:
             from dataclasses import replace
 
             assert list(c["top_ips"]["value"]) == list(
-                core.count_by(con, "src_ip", replace(f, outcomes=["failure"]), limit=10)["value"].dropna())
-        assert int(c["method"]["events"].sum()) == int(core.count_by(con, "method", f)["events"][
-            core.count_by(con, "method", f)["value"].notna()].sum())
+                core.count_by(con, "src_ip", replace(f, outcomes=["failure"]), limit=10)["value"].dropna()
+            )
+        assert int(c["method"]["events"].sum()) == int(
+            core.count_by(con, "method", f)["events"][core.count_by(con, "method", f)["value"].notna()].sum()
+        )
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0] == 0
 
 
@@ -505,10 +580,12 @@ def test_paged_export_batches_equal_the_store_order(filled):
 
     s = core.Store(filled / core.DB_NAME)
     with s.write() as con:  # rows without a usable time, and two rows with the same time
-        core.insert_events(con, _frame(["no syslog header here", "another bare line",
-                                        LINES[0], LINES[0]]))
-    for f in (core.Filters(limit=None), core.Filters(limit=None, hosts=["web-01"]),
-              core.Filters(limit=None, users=["nobody"])):
+        core.insert_events(con, _frame(["no syslog header here", "another bare line", LINES[0], LINES[0]]))
+    for f in (
+        core.Filters(limit=None),
+        core.Filters(limit=None, hosts=["web-01"]),
+        core.Filters(limit=None, users=["nobody"]),
+    ):
         with s.read() as con:
             want = [i for b in core.iter_arrow(con, f) for i in b.column("id").to_pylist()]
             nulls = con.execute("SELECT count(*) FROM events WHERE ts IS NULL").fetchone()[0]

@@ -13,6 +13,7 @@ Every page gets its data here (pages never import duckdb/polars):
 
 Results are pandas DataFrames (times tz-aware UTC); convert to the display zone when drawing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -138,8 +139,11 @@ def page_of_events(con, f: Filters):
     if ids and all(t is not None for t in times):
         span = "ts BETWEEN ? AND ? AND "
         span_params = [min(times), max(times)]
-    df = core._frame(con, f"SELECT {cols} FROM events WHERE {span}id IN (SELECT unnest(?::BIGINT[])){order}",
-                     [*span_params, ids])
+    df = core._frame(
+        con,
+        f"SELECT {cols} FROM events WHERE {span}id IN (SELECT unnest(?::BIGINT[])){order}",
+        [*span_params, ids],
+    )
     if not f.offset and len(df) < f.limit:
         total = len(df)
     else:
@@ -182,8 +186,10 @@ def _pairs(path: str, timeout: float, key: str, version: int, a: str, b: str, n:
         raise core.FilterError(f"cannot group by {a!r}, {b!r}")
     f = filters_from_key(key)
     where, params = core.where_clause(f)
-    sql = (f"SELECT {core.q(a)} AS a, {core.q(b)} AS b, sum(count)::BIGINT AS events FROM events{where} "
-           "GROUP BY 1, 2 ORDER BY events DESC, a NULLS LAST, b NULLS LAST")
+    sql = (
+        f"SELECT {core.q(a)} AS a, {core.q(b)} AS b, sum(count)::BIGINT AS events FROM events{where} "
+        "GROUP BY 1, 2 ORDER BY events DESC, a NULLS LAST, b NULLS LAST"
+    )
     if n is not None:
         sql += " LIMIT ?"
         params = [*params, int(n)]
@@ -275,7 +281,7 @@ def overview(cfg: Config | None = None) -> StoreState:
             from secdash.demo import is_demo
 
             demo = is_demo(cfg.home)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - the marker file is optional
             pass
     problems: list[str] = []
     try:
@@ -284,7 +290,7 @@ def overview(cfg: Config | None = None) -> StoreState:
             for source, err in status[["source", "last_error"]].drop_duplicates().itertuples(index=False):
                 if isinstance(err, str) and err:
                     problems.append(f"{source}: {err}")
-    except Exception:  # noqa: BLE001 - the status is optional
+    except Exception:  # noqa: BLE001, S110 - the status is optional
         pass
     if cfg.ingest.background:
         bg = _background(str(get_store(cfg).path), cfg) if _background_started(cfg) else None
@@ -295,8 +301,9 @@ def overview(cfg: Config | None = None) -> StoreState:
                 for r in bg.last_reports:
                     if r.error and r.missing and summ["events"] == 0:
                         problems.append(f"{r.source}: {r.error}")
-    return StoreState(int(summ["events"]), summ.get("first_ts"), summ.get("last_ts"), demo,
-                      list(dict.fromkeys(problems)))
+    return StoreState(
+        int(summ["events"]), summ.get("first_ts"), summ.get("last_ts"), demo, list(dict.fromkeys(problems))
+    )
 
 
 def _background_started(cfg: Config) -> bool:
@@ -318,8 +325,19 @@ def export_tmp_dir(cfg: Config | None = None) -> Path:
 
 
 def clear_caches() -> None:
-    for fn in (_query_events, _count, _timeline, _count_by, _rollup, _hour_weekday, _pairs, _distinct,
-               _summary, _source_status, _chart_data):
+    for fn in (
+        _query_events,
+        _count,
+        _timeline,
+        _count_by,
+        _rollup,
+        _hour_weekday,
+        _pairs,
+        _distinct,
+        _summary,
+        _source_status,
+        _chart_data,
+    ):
         fn.clear()
 
 
@@ -360,7 +378,9 @@ def chart_frames(con, f: Filters, tz: str = "UTC") -> dict:
     src = "events"
     if f.text:
         cols = ", ".join(core.q(c) for c in CHART_COLUMNS)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _explorer_match AS SELECT {cols} FROM events{where}", params)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _explorer_match AS SELECT {cols} FROM events{where}", params
+        )
         src, where, params = "_explorer_match", "", []
 
     def cond(extra: str) -> str:
@@ -376,37 +396,52 @@ def chart_frames(con, f: Filters, tz: str = "UTC") -> dict:
     out["bucket_seconds"] = secs
     # Same buckets as time_bucket() (origin 2000-01-03 UTC), on integer microseconds: ~3x faster.
     out["timeline"] = core._frame(
-        con, "SELECT to_timestamp(b * ? + ?) AS bucket, key, events FROM ("
-             "SELECT (epoch_us(ts) - ?) // ? AS b, outcome AS key, sum(count)::BIGINT AS events "
-             f"FROM {src}{cond('ts IS NOT NULL')} GROUP BY ALL) ORDER BY bucket, key",
-        [secs, ORIGIN, ORIGIN * 1_000_000, secs * 1_000_000, *params])
+        con,
+        "SELECT to_timestamp(b * ? + ?) AS bucket, key, events FROM ("
+        "SELECT (epoch_us(ts) - ?) // ? AS b, outcome AS key, sum(count)::BIGINT AS events "
+        f"FROM {src}{cond('ts IS NOT NULL')} GROUP BY ALL) ORDER BY bucket, key",
+        [secs, ORIGIN, ORIGIN * 1_000_000, secs * 1_000_000, *params],
+    )
     if not f.outcomes or "failure" in f.outcomes:
         out["top_ips"] = core._frame(
-            con, f"SELECT src_ip AS value, count(*) AS rows, sum(count)::BIGINT AS events FROM {src}"
-                 f"{cond('outcome = ? AND src_ip IS NOT NULL')} GROUP BY 1 ORDER BY events DESC, value LIMIT 10",
-            [*params, "failure"])
+            con,
+            f"SELECT src_ip AS value, count(*) AS rows, sum(count)::BIGINT AS events FROM {src}"
+            f"{cond('outcome = ? AND src_ip IS NOT NULL')} GROUP BY 1 ORDER BY events DESC, value LIMIT 10",
+            [*params, "failure"],
+        )
     else:
         out["top_ips"] = None
     out["top_users"] = core._frame(
-        con, 'SELECT "user" AS key, sum(count)::BIGINT AS events, '
-             "sum(CASE WHEN outcome = 'failure' THEN count ELSE 0 END)::BIGINT AS failures, "
-             "sum(CASE WHEN outcome = 'success' THEN count ELSE 0 END)::BIGINT AS successes "
-             f"FROM {src}{cond(chr(34) + 'user' + chr(34) + ' IS NOT NULL')} GROUP BY 1 "
-             "ORDER BY events DESC, key LIMIT 10", params)
+        con,
+        'SELECT "user" AS key, sum(count)::BIGINT AS events, '
+        "sum(CASE WHEN outcome = 'failure' THEN count ELSE 0 END)::BIGINT AS failures, "
+        "sum(CASE WHEN outcome = 'success' THEN count ELSE 0 END)::BIGINT AS successes "
+        f"FROM {src}{cond(chr(34) + 'user' + chr(34) + ' IS NOT NULL')} GROUP BY 1 "
+        "ORDER BY events DESC, key LIMIT 10",
+        params,
+    )
     out["method"] = core._frame(
-        con, f"SELECT method AS a, outcome AS b, sum(count)::BIGINT AS events FROM {src}{cond('method IS NOT NULL')} "
-             "GROUP BY 1, 2 ORDER BY events DESC", params)
+        con,
+        f"SELECT method AS a, outcome AS b, sum(count)::BIGINT AS events FROM {src}{cond('method IS NOT NULL')} "
+        "GROUP BY 1, 2 ORDER BY events DESC",
+        params,
+    )
     # Zone conversion per 15-minute bucket instead of per event (every zone offset is a multiple
     # of 15 minutes): ~6x faster at 10M events.
     out["heat"] = core._frame(
-        con, "SELECT (isodow(q AT TIME ZONE ?) - 1)::INTEGER AS weekday, hour(q AT TIME ZONE ?)::INTEGER AS hour, "
-             "sum(n)::BIGINT AS events FROM (SELECT to_timestamp((epoch_us(ts) // 900000000) * 900) AS q, "
-             f"sum(count) AS n FROM {src}{cond('ts IS NOT NULL')} GROUP BY 1) GROUP BY ALL ORDER BY weekday, hour",
-        [tz, tz, *params])
+        con,
+        "SELECT (isodow(q AT TIME ZONE ?) - 1)::INTEGER AS weekday, hour(q AT TIME ZONE ?)::INTEGER AS hour, "
+        "sum(n)::BIGINT AS events FROM (SELECT to_timestamp((epoch_us(ts) // 900000000) * 900) AS q, "
+        f"sum(count) AS n FROM {src}{cond('ts IS NOT NULL')} GROUP BY 1) GROUP BY ALL ORDER BY weekday, hour",
+        [tz, tz, *params],
+    )
     if not f.events or "sudo_command" in f.events:
         out["sudo"] = core._frame(
-            con, f'SELECT "user" AS a, command AS b, sum(count)::BIGINT AS events FROM {src}'
-                 f"{cond('event = ?')} GROUP BY 1, 2 ORDER BY events DESC LIMIT 400", [*params, "sudo_command"])
+            con,
+            f'SELECT "user" AS a, command AS b, sum(count)::BIGINT AS events FROM {src}'
+            f"{cond('event = ?')} GROUP BY 1, 2 ORDER BY events DESC LIMIT 400",
+            [*params, "sudo_command"],
+        )
     else:
         out["sudo"] = None
     if src != "events":
@@ -423,8 +458,9 @@ def export_slices(con, where: str, params: list, page: int) -> list[tuple]:
     """Time slices [lo, hi) (UTC), newest first, each holding about ``page`` rows (a minute with
     more rows is one slice): one aggregation pass over the filtered rows' times."""
     cond = f"{where} AND ts IS NOT NULL" if where else " WHERE ts IS NOT NULL"
-    minutes = con.execute(f"SELECT epoch_us(ts) // 60000000 AS m, count(*) FROM events{cond} GROUP BY 1 ORDER BY 1 DESC",
-                          params).fetchall()
+    minutes = con.execute(
+        f"SELECT epoch_us(ts) // 60000000 AS m, count(*) FROM events{cond} GROUP BY 1 ORDER BY 1 DESC", params
+    ).fetchall()
     slices: list[tuple] = []
     hi = n = None
     for m, c in minutes:
@@ -437,7 +473,7 @@ def export_slices(con, where: str, params: list, page: int) -> list[tuple]:
     if hi is not None:
         slices.append((minutes[-1][0], hi))
     to_ts = dt.datetime.fromtimestamp
-    return [(to_ts(lo * 60, dt.timezone.utc), to_ts(h * 60, dt.timezone.utc)) for lo, h in slices]
+    return [(to_ts(lo * 60, dt.UTC), to_ts(h * 60, dt.UTC)) for lo, h in slices]
 
 
 def iter_export_batches(store: Store, f: Filters, page: int = EXPORT_PAGE):
@@ -457,14 +493,18 @@ def iter_export_batches(store: Store, f: Filters, page: int = EXPORT_PAGE):
 
     with store.read() as con:
         for lo, hi in export_slices(con, where, params, page):
-            tbl = con.sql(f"SELECT {cols} FROM events{cond('ts >= ? AND ts < ?')} ORDER BY ts DESC, id DESC",
-                          params=[*params, lo, hi]).to_arrow_table()
+            tbl = con.sql(
+                f"SELECT {cols} FROM events{cond('ts >= ? AND ts < ?')} ORDER BY ts DESC, id DESC",
+                params=[*params, lo, hi],
+            ).to_arrow_table()
             yield from tbl.to_batches()
         last_id = None
         while True:  # events without a time
             extra_sql = "ts IS NULL" + (" AND id < ?" if last_id is not None else "")
-            tbl = con.sql(f"SELECT {cols} FROM events{cond(extra_sql)} ORDER BY id DESC LIMIT ?",
-                          params=[*params, *([last_id] if last_id is not None else []), page]).to_arrow_table()
+            tbl = con.sql(
+                f"SELECT {cols} FROM events{cond(extra_sql)} ORDER BY id DESC LIMIT ?",
+                params=[*params, *([last_id] if last_id is not None else []), page],
+            ).to_arrow_table()
             if tbl.num_rows == 0:
                 break
             yield from tbl.to_batches()

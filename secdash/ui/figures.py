@@ -9,9 +9,11 @@ rendered: hover templates use the escaped copies) so a click can filter by the e
 Builders take the data layer's pandas frames and return ``plotly.graph_objects.Figure``; an
 empty frame gives ``None`` (the page shows a plain "no data" text instead).
 """
+
 from __future__ import annotations
 
 import html
+import math
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
@@ -24,10 +26,10 @@ HEIGHT = 320
 
 def label(value, limit: int = MAX_LABEL) -> str:
     """Safe display text of a log value for plotly: escaped, control characters shown, capped."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "(none)"
     text = str(value)
-    text = "".join(ch if ch.isprintable() else "\\x%02x" % ord(ch) if ord(ch) < 256 else "?" for ch in text)
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else "?" for ch in text)
     if limit and len(text) > limit:
         text = text[: limit - 1] + "…"
     return html.escape(text, quote=True)
@@ -35,8 +37,14 @@ def label(value, limit: int = MAX_LABEL) -> str:
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
     kw.setdefault("legend", {"orientation": "h", "y": -0.2})
-    fig.update_layout(title={"text": html.escape(title), "font": {"size": 14}}, height=kw.pop("height", HEIGHT),
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, clickmode="event+select", dragmode=False, **kw)
+    fig.update_layout(
+        title={"text": html.escape(title), "font": {"size": 14}},
+        height=kw.pop("height", HEIGHT),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        clickmode="event+select",
+        dragmode=False,
+        **kw,
+    )
     return fig
 
 
@@ -59,40 +67,68 @@ def timeline(df, bucket_seconds: int, zone: str, span=None) -> go.Figure | None:
     fig = go.Figure()
     keys = [k for k in ("failure", "success", "unknown") if k in set(df["key"])]
     keys += sorted({str(k) for k in df["key"] if k not in keys and k is not None})
-    width = f"{bucket_seconds // 86400} d" if bucket_seconds >= 86400 else \
-        f"{bucket_seconds // 3600} h" if bucket_seconds >= 3600 else f"{bucket_seconds // 60} min"
+    width = (
+        f"{bucket_seconds // 86400} d"
+        if bucket_seconds >= 86400
+        else f"{bucket_seconds // 3600} h"
+        if bucket_seconds >= 3600
+        else f"{bucket_seconds // 60} min"
+    )
     for key in keys:
         part = df[df["key"] == key]
         local = part["bucket"].dt.tz_convert(tz).dt.tz_localize(None)
         fig.add_bar(
-            x=local, y=part["events"], name=label(key),
-            marker_color=OUTCOME_COLORS.get(key), width=bucket_seconds * 1000 * 0.9,
-            customdata=list(zip(part["bucket"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"), [key] * len(part), strict=True)),
+            x=local,
+            y=part["events"],
+            name=label(key),
+            marker_color=OUTCOME_COLORS.get(key),
+            width=bucket_seconds * 1000 * 0.9,
+            customdata=list(
+                zip(part["bucket"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"), [key] * len(part), strict=True)
+            ),
             hovertemplate=f"%{{x|%Y-%m-%d %H:%M}} ({html.escape(zone)}, {width})<br>{label(key)}: "
-                          "%{y:,}<extra></extra>",
+            "%{y:,}<extra></extra>",
         )
     xaxis = {"title": None}
     if span is not None and span[0] is not None and span[1] is not None:  # the whole filtered range
         xaxis["range"] = [v.astimezone(tz).replace(tzinfo=None) for v in span]
-    return _layout(fig, f"Events over time (per {width}, {zone})", barmode="stack", xaxis=xaxis,
-                   yaxis={"title": "events"})
+    return _layout(
+        fig,
+        f"Events over time (per {width}, {zone})",
+        barmode="stack",
+        xaxis=xaxis,
+        yaxis={"title": "events"},
+    )
 
 
-def bar_h(values, counts, title: str, *, color: str = "#d64545", what: str = "events",
-          customdata=None) -> go.Figure | None:
+def bar_h(
+    values, counts, title: str, *, color: str = "#d64545", what: str = "events", customdata=None
+) -> go.Figure | None:
     """Horizontal bars, largest on top. ``values`` are raw log values (escaped here)."""
     values, counts = list(values), list(counts)
     if not values:
         return None
     labels = _unique_labels(values)
     full = [label(v, 200) for v in values]
-    fig = go.Figure(go.Bar(
-        x=counts[::-1], y=labels[::-1], orientation="h", marker_color=color,
-        customdata=(customdata or [[v] for v in values])[::-1], text=full[::-1],
-        hovertemplate=f"%{{text}}<br>{html.escape(what)}: %{{x:,}}<extra></extra>", textposition="none",
-    ))
-    return _layout(fig, title, yaxis={"type": "category", "automargin": True}, xaxis={"title": what},
-                   height=max(HEIGHT, 26 * len(values) + 80))
+    fig = go.Figure(
+        go.Bar(
+            x=counts[::-1],
+            y=labels[::-1],
+            orientation="h",
+            marker_color=color,
+            customdata=(customdata or [[v] for v in values])[::-1],
+            text=full[::-1],
+            hovertemplate=f"%{{text}}<br>{html.escape(what)}: %{{x:,}}<extra></extra>",
+            textposition="none",
+        )
+    )
+    return _layout(
+        fig,
+        title,
+        yaxis={"type": "category", "automargin": True},
+        xaxis={"title": what},
+        height=max(HEIGHT, 26 * len(values) + 80),
+    )
 
 
 def top_ips(df) -> go.Figure | None:
@@ -113,10 +149,24 @@ def top_users(df) -> go.Figure | None:
     custom = [[v] for v in df["key"]]
     fig = go.Figure()
     for col, color in (("failures", OUTCOME_COLORS["failure"]), ("successes", OUTCOME_COLORS["success"])):
-        fig.add_bar(x=df[col], y=labels, orientation="h", name=col, marker_color=color, customdata=custom,
-                    text=full, textposition="none", hovertemplate=f"%{{text}}<br>{col}: %{{x:,}}<extra></extra>")
-    return _layout(fig, "Top targeted user names", barmode="stack",
-                   yaxis={"type": "category", "automargin": True}, height=max(HEIGHT, 26 * len(df) + 100))
+        fig.add_bar(
+            x=df[col],
+            y=labels,
+            orientation="h",
+            name=col,
+            marker_color=color,
+            customdata=custom,
+            text=full,
+            textposition="none",
+            hovertemplate=f"%{{text}}<br>{col}: %{{x:,}}<extra></extra>",
+        )
+    return _layout(
+        fig,
+        "Top targeted user names",
+        barmode="stack",
+        yaxis={"type": "category", "automargin": True},
+        height=max(HEIGHT, 26 * len(df) + 100),
+    )
 
 
 def by_method(df) -> go.Figure | None:
@@ -131,9 +181,14 @@ def by_method(df) -> go.Figure | None:
     for outcome in ("failure", "success"):
         part = df[df["b"] == outcome].set_index("a")
         ys = [int(part["events"].get(m, 0)) for m in methods]
-        fig.add_bar(x=_unique_labels(methods), y=ys, name=outcome, marker_color=OUTCOME_COLORS[outcome],
-                    customdata=[[m, outcome] for m in methods],
-                    hovertemplate="%{x}<br>" + outcome + ": %{y:,}<extra></extra>")
+        fig.add_bar(
+            x=_unique_labels(methods),
+            y=ys,
+            name=outcome,
+            marker_color=OUTCOME_COLORS[outcome],
+            customdata=[[m, outcome] for m in methods],
+            hovertemplate="%{x}<br>" + outcome + ": %{y:,}<extra></extra>",
+        )
     return _layout(fig, "Success vs failure by method", barmode="group", xaxis={"type": "category"})
 
 
@@ -144,13 +199,23 @@ def heatmap(df, zone: str) -> go.Figure | None:
     z = [[0] * 24 for _ in range(7)]
     for wd, hour, n in df[["weekday", "hour", "events"]].itertuples(index=False):
         z[int(wd)][int(hour)] = int(n)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(24)), y=WEEKDAYS, colorscale="Reds", customdata=[[[d, h] for h in range(24)]
-                                                                         for d in range(7)],
-        hovertemplate="%{y} %{x}:00<br>events: %{z:,}<extra></extra>", colorbar={"title": "events"},
-    ))
-    return _layout(fig, f"Hour of day x weekday ({zone})", xaxis={"dtick": 2, "title": "hour"},
-                   yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(24)),
+            y=WEEKDAYS,
+            colorscale="Reds",
+            customdata=[[[d, h] for h in range(24)] for d in range(7)],
+            hovertemplate="%{y} %{x}:00<br>events: %{z:,}<extra></extra>",
+            colorbar={"title": "events"},
+        )
+    )
+    return _layout(
+        fig,
+        f"Hour of day x weekday ({zone})",
+        xaxis={"dtick": 2, "title": "hour"},
+        yaxis={"autorange": "reversed"},
+    )
 
 
 def sudo_by_user(df, top_commands: int = 8) -> go.Figure | None:
@@ -171,11 +236,23 @@ def sudo_by_user(df, top_commands: int = 8) -> go.Figure | None:
         if part.empty:
             continue
         name = label(cmd, 50) if cmd != "(other commands)" else cmd
-        fig.add_bar(x=ulabels, y=[int(part.get(u, 0)) for u in users], name=name,
-                    customdata=[[u] for u in users], text=[label(cmd, 200)] * len(users), textposition="none",
-                    hovertemplate="%{x}<br>%{text}<br>runs: %{y:,}<extra></extra>")
-    return _layout(fig, "sudo commands by user", barmode="stack", xaxis={"type": "category"},
-                   legend={"orientation": "v", "font": {"size": 10}}, height=HEIGHT + 60)
+        fig.add_bar(
+            x=ulabels,
+            y=[int(part.get(u, 0)) for u in users],
+            name=name,
+            customdata=[[u] for u in users],
+            text=[label(cmd, 200)] * len(users),
+            textposition="none",
+            hovertemplate="%{x}<br>%{text}<br>runs: %{y:,}<extra></extra>",
+        )
+    return _layout(
+        fig,
+        "sudo commands by user",
+        barmode="stack",
+        xaxis={"type": "category"},
+        legend={"orientation": "v", "font": {"size": 10}},
+        height=HEIGHT + 60,
+    )
 
 
 def selected_custom(selection) -> list:

@@ -22,6 +22,7 @@ The pure part (:class:`FilterState`, :func:`parse_params`, :func:`to_params`,
 :func:`to_filters`, :func:`summary_text`) has no Streamlit dependency beyond this module's import
 and is unit-tested; :func:`current` / :func:`render` do the session and widget wiring.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,8 +46,15 @@ PRESETS: dict[str, tuple[str, dt.timedelta | None]] = {
     "custom": ("Custom", None),
 }
 DEFAULT_RANGE = "24h"
-LIST_PARAMS = {"user": "users", "ip": "ips", "event": "events", "outcome": "outcomes", "host": "hosts",
-               "program": "programs", "pid": "pids"}
+LIST_PARAMS = {
+    "user": "users",
+    "ip": "ips",
+    "event": "events",
+    "outcome": "outcomes",
+    "host": "hosts",
+    "program": "programs",
+    "pid": "pids",
+}
 PARAMS = ("since", "until", "range", *LIST_PARAMS, "q", "tz")
 
 
@@ -90,12 +98,12 @@ def parse_time(text: str, zone: str = "UTC") -> dt.datetime:
     value = dt.datetime.fromisoformat(t)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def format_time(value: dt.datetime) -> str:
     """Aware time -> ISO 8601 UTC with Z (the URL form)."""
-    v = value.astimezone(dt.timezone.utc)
+    v = value.astimezone(dt.UTC)
     text = v.strftime("%Y-%m-%dT%H:%M:%S")
     if v.microsecond:
         text += f".{v.microsecond:06d}".rstrip("0")
@@ -164,8 +172,11 @@ def parse_params(params: Mapping[str, Sequence[str] | str], zone: str = "UTC") -
     if kw.get("since") and kw.get("until") and kw["since"] >= kw["until"]:
         errors.append("since must be before until")
     for pname, attr in LIST_PARAMS.items():
-        items = split_list(values(pname)) if pname in ("ip", "pid") else \
-            list(dict.fromkeys(v for v in values(pname) if v != ""))
+        items = (
+            split_list(values(pname))
+            if pname in ("ip", "pid")
+            else list(dict.fromkeys(v for v in values(pname) if v != ""))
+        )
         if pname == "ip":
             items, bad = check_ips(items)
             if bad:
@@ -222,11 +233,12 @@ def _floor_minute(now: dt.datetime) -> dt.datetime:
     return now.replace(second=0, microsecond=0)
 
 
-def to_filters(state: FilterState, now: dt.datetime | None = None, *, limit: int | None = 1000,
-               offset: int = 0) -> Filters:
+def to_filters(
+    state: FilterState, now: dt.datetime | None = None, *, limit: int | None = 1000, offset: int = 0
+) -> Filters:
     """The store's Filters. Presets end open ("until now") and start on a whole minute (stable
     cache keys within a minute)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     since = until = None
     if state.range == "custom":
         since, until = state.since, state.until
@@ -234,9 +246,20 @@ def to_filters(state: FilterState, now: dt.datetime | None = None, *, limit: int
         delta = PRESETS.get(state.range, PRESETS[DEFAULT_RANGE])[1]
         if delta is not None:
             since = _floor_minute(now) - delta
-    return Filters(since=since, until=until, users=state.users, ips=state.ips, events=state.events,
-                   outcomes=state.outcomes, hosts=state.hosts, programs=state.programs, pids=state.pids,
-                   text=state.q or None, limit=limit, offset=offset)
+    return Filters(
+        since=since,
+        until=until,
+        users=state.users,
+        ips=state.ips,
+        events=state.events,
+        outcomes=state.outcomes,
+        hosts=state.hosts,
+        programs=state.programs,
+        pids=state.pids,
+        text=state.q or None,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def local_text(value: dt.datetime, zone: str) -> str:
@@ -255,9 +278,15 @@ def range_text(state: FilterState, zone: str) -> str:
 def summary_text(state: FilterState, zone: str) -> str:
     """One plain-text line naming every active filter (render with st.text, never Markdown)."""
     parts = [range_text(state, zone)]
-    for label, vals in (("user", state.users), ("ip", state.ips), ("event", state.events),
-                        ("outcome", state.outcomes), ("host", state.hosts), ("program", state.programs),
-                        ("pid", state.pids)):
+    for label, vals in (
+        ("user", state.users),
+        ("ip", state.ips),
+        ("event", state.events),
+        ("outcome", state.outcomes),
+        ("host", state.hosts),
+        ("program", state.programs),
+        ("pid", state.pids),
+    ):
         if vals:
             parts.append(f"{label}: " + ", ".join(str(v) for v in vals))
     if state.q:
@@ -278,9 +307,9 @@ def file_label(state: FilterState, f: Filters, now: dt.datetime | None = None) -
     host = re.sub(r"\.{2,}", "_", re.sub(r"[^A-Za-z0-9._-]+", "_", host)).strip("._-")[:40] or "host"
 
     def stamp(v: dt.datetime | None, default: str) -> str:
-        return v.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%MZ") if v else default
+        return v.astimezone(dt.UTC).strftime("%Y%m%dT%H%MZ") if v else default
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"{host}-{stamp(f.since, 'start')}_{stamp(f.until or now, 'now')}"
 
 
@@ -299,7 +328,20 @@ GEN = "_secdash_filters_gen"  # generation of the filter widgets (bumped on prog
 LAST_QS = "_secdash_filters_qs"  # the query parameters last applied or written
 ERRORS = "_secdash_filter_errors"
 ZONE = "_secdash_default_zone"
-NAMES = ("range", "since", "until", "users", "ips", "events", "outcomes", "hosts", "programs", "pids", "q", "tz")
+NAMES = (
+    "range",
+    "since",
+    "until",
+    "users",
+    "ips",
+    "events",
+    "outcomes",
+    "hosts",
+    "programs",
+    "pids",
+    "q",
+    "tz",
+)
 
 
 def url_params() -> dict[str, list[str]]:
@@ -404,7 +446,7 @@ def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
         for name in ("since", "until"):
             v = _value(name, seed, zone)
             if isinstance(v, dt.datetime):
-                val = v.replace(tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc)
+                val = v.replace(tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
                 if name == "since":
                     since = val
                 else:
@@ -413,9 +455,12 @@ def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
             errors.append("The start of the time range must be before its end.")
     ips, bad = check_ips([_value("ips", seed, zone) or ""])
     if bad:
-        errors.append("Not an IP address or CIDR range: " + ", ".join(bad)
-                      + ". Use addresses or ranges like 203.0.113.7, 203.0.113.0/24, 2001:db8::/32, "
-                        "separated by commas.")
+        errors.append(
+            "Not an IP address or CIDR range: "
+            + ", ".join(bad)
+            + ". Use addresses or ranges like 203.0.113.7, 203.0.113.0/24, 2001:db8::/32, "
+            "separated by commas."
+        )
     pids = []
     for v in split_list([_value("pids", seed, zone) or ""]):
         if v.isdigit():
@@ -423,10 +468,17 @@ def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
         else:
             errors.append(f"Not a process id (a number): {v}")
     state = FilterState(
-        range=rng, since=since, until=until, users=tuple(_value("users", seed, zone) or ()), ips=tuple(ips),
-        events=tuple(_value("events", seed, zone) or ()), outcomes=tuple(_value("outcomes", seed, zone) or ()),
-        hosts=tuple(_value("hosts", seed, zone) or ()), programs=tuple(_value("programs", seed, zone) or ()),
-        pids=tuple(dict.fromkeys(pids)), q=(_value("q", seed, zone) or "").strip(),
+        range=rng,
+        since=since,
+        until=until,
+        users=tuple(_value("users", seed, zone) or ()),
+        ips=tuple(ips),
+        events=tuple(_value("events", seed, zone) or ()),
+        outcomes=tuple(_value("outcomes", seed, zone) or ()),
+        hosts=tuple(_value("hosts", seed, zone) or ()),
+        programs=tuple(_value("programs", seed, zone) or ()),
+        pids=tuple(dict.fromkeys(pids)),
+        q=(_value("q", seed, zone) or "").strip(),
         tz="" if tz == zone else tz,
     )
     return state, errors
@@ -463,13 +515,20 @@ def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[Filter
 
     top = st.columns([5, 2, 1.2], vertical_alignment="bottom")
     with top[0]:
-        st.segmented_control("Time range", list(PRESETS), format_func=lambda k: PRESETS[k][0],
-                             default=d("range"), key=_key("range"), required=True)
+        st.segmented_control(
+            "Time range",
+            list(PRESETS),
+            format_func=lambda k: PRESETS[k][0],
+            default=d("range"),
+            key=_key("range"),
+            required=True,
+        )
     tz_now = _value("tz", seed, zone)
     with top[1]:
         zones = _zones(zone, tz_now)
-        st.selectbox("Display time zone", zones, index=zones.index(d("tz")) if d("tz") in zones else 0,
-                     key=_key("tz"))
+        st.selectbox(
+            "Display time zone", zones, index=zones.index(d("tz")) if d("tz") in zones else 0, key=_key("tz")
+        )
     with top[2]:
         st.button("Clear filters", on_click=clear, icon=":material/filter_alt_off:", width="stretch")
     if _value("range", seed, zone) == "custom":
@@ -477,31 +536,60 @@ def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[Filter
         with c[0]:
             st.datetime_input(f"From ({tz_now})", value=d("since"), key=_key("since"), format="YYYY-MM-DD")
         with c[1]:
-            st.datetime_input(f"To ({tz_now}, exclusive)", value=d("until"), key=_key("until"), format="YYYY-MM-DD")
+            st.datetime_input(
+                f"To ({tz_now}, exclusive)", value=d("until"), key=_key("until"), format="YYYY-MM-DD"
+            )
     row = st.columns(4)
     with row[0]:
-        st.multiselect("Users", _merge(options.get("users", ()), d("users")), default=d("users"),
-                       key=_key("users"), accept_new_options=True, placeholder="Any user (type to search or add)")
+        st.multiselect(
+            "Users",
+            _merge(options.get("users", ()), d("users")),
+            default=d("users"),
+            key=_key("users"),
+            accept_new_options=True,
+            placeholder="Any user (type to search or add)",
+        )
     with row[1]:
-        st.text_input("IPs or CIDR ranges", value=d("ips"), key=_key("ips"),
-                      placeholder="203.0.113.7, 198.51.100.0/24")
+        st.text_input(
+            "IPs or CIDR ranges", value=d("ips"), key=_key("ips"), placeholder="203.0.113.7, 198.51.100.0/24"
+        )
     with row[2]:
-        st.multiselect("Event types", _merge(EVENTS, d("events")), default=d("events"), key=_key("events"),
-                       placeholder="Any event")
+        st.multiselect(
+            "Event types",
+            _merge(EVENTS, d("events")),
+            default=d("events"),
+            key=_key("events"),
+            placeholder="Any event",
+        )
     with row[3]:
-        st.multiselect("Outcome", list(OUTCOMES), default=d("outcomes"), key=_key("outcomes"),
-                       placeholder="Any outcome")
+        st.multiselect(
+            "Outcome", list(OUTCOMES), default=d("outcomes"), key=_key("outcomes"), placeholder="Any outcome"
+        )
     row = st.columns(4)
     with row[0]:
-        st.multiselect("Hosts", _merge(options.get("hosts", ()), d("hosts")), default=d("hosts"),
-                       key=_key("hosts"), accept_new_options=True, placeholder="Any host")
+        st.multiselect(
+            "Hosts",
+            _merge(options.get("hosts", ()), d("hosts")),
+            default=d("hosts"),
+            key=_key("hosts"),
+            accept_new_options=True,
+            placeholder="Any host",
+        )
     with row[1]:
-        st.multiselect("Programs", _merge(options.get("programs", ()), d("programs")), default=d("programs"),
-                       key=_key("programs"), accept_new_options=True, placeholder="Any program")
+        st.multiselect(
+            "Programs",
+            _merge(options.get("programs", ()), d("programs")),
+            default=d("programs"),
+            key=_key("programs"),
+            accept_new_options=True,
+            placeholder="Any program",
+        )
     with row[2]:
         st.text_input("Process ids", value=d("pids"), key=_key("pids"), placeholder="e.g. 4242")
     with row[3]:
-        st.text_input("Text in message", value=d("q"), key=_key("q"), placeholder="substring, case-insensitive")
+        st.text_input(
+            "Text in message", value=d("q"), key=_key("q"), placeholder="substring, case-insensitive"
+        )
     state, errors = _from_widgets(zone)
     url_errors = ss.pop(ERRORS, None) or []
     ss[STATE] = state

@@ -4,11 +4,13 @@ Open a filtered link before logging in, log in, filter by an address from the de
 the table count and a chart (hostile user names drawn as text), download the CSV and check its
 rows and that the hostile ``=cmd|...`` user name is neutralised.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -42,7 +44,7 @@ def count_heading(page) -> str:
 def test_filter_by_ip_table_chart_and_safe_csv_download(demo_server, page, artifacts):
     s = core.Store(demo_server.home / core.DB_NAME)
     with s.read() as con:
-        ip = con.execute("SELECT src_ip FROM events WHERE \"user\" = ? LIMIT 1", [HOSTILE]).fetchone()[0]
+        ip = con.execute('SELECT src_ip FROM events WHERE "user" = ? LIMIT 1', [HOSTILE]).fetchone()[0]
     expected = s.count_events(core.Filters(ips=[ip]))
     assert expected >= 1
 
@@ -76,7 +78,7 @@ def test_filter_by_ip_table_chart_and_safe_csv_download(demo_server, page, artif
     download = dl.value
     name = download.suggested_filename
     assert name.startswith("secdash-all-") and name.endswith(".csv")
-    raw = open(download.path(), "rb").read()
+    raw = Path(download.path()).read_bytes()
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert len(rows) == expected
     assert {r["src_ip"] for r in rows} == {ip}
