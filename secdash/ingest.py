@@ -24,6 +24,7 @@ between batches.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
@@ -53,6 +54,7 @@ RUNS_KEEP_DAYS = 30  # rows of ingest_runs older than this are dropped
 # generated events, 140k-row transactions cost 4.5 s CPU and 63 bytes/event, 400-500k-row ones
 # 1.9-2.4 s and 46-57 bytes/event. Costs ~100 MB of memory per 500k rows during a bulk ingest.
 FLUSH_ROWS = 450_000
+HOLD_CONNECTION_SECONDS = 1.0
 FLUSH_ROWS_BACKGROUND = 150_000  # the dashboard process: less memory (~0.8 GB instead of ~1.3 GB peak)
 
 
@@ -194,6 +196,10 @@ class _Run:
         self.pending: list[tuple[object, FileState]] = []
         self.pending_rows = 0
         self.writer: _Writer | None = None
+        self.held: contextlib.ExitStack | None = None
+        self.held_con = None
+        self.held_until = 0.0
+        self.owner = threading.current_thread()
 
     def match(self, dev: int, inode: int, head: bytes) -> FileState | None:
         for s in self.states:  # 1. same inode, fingerprint still matches (newest record first)
@@ -218,6 +224,11 @@ class _Run:
         self.states.insert(0, s)
         return s
 
+    def release_held(self) -> None:
+        if self.held is not None:
+            held, self.held, self.held_con = self.held, None, None
+            held.close()
+
     def commit(self, df, state: FileState) -> None:
         """Queue events + the new state of their file; written together by :meth:`flush`.
 
@@ -225,11 +236,14 @@ class _Run:
         stored (one writer, in order; after a failed write nothing later is written).
         """
         state.updated = self.now
+        if self.held is not None and time.monotonic() > self.held_until:
+            self.release_held()
         self.pending.append((df, dataclasses.replace(state)))
         self.pending_rows += df.height if df is not None else 0
         if self.pending_rows >= self.flush_rows:
             self._raise_writer_error()
             items, self.pending, self.pending_rows = self.pending, [], 0
+            self.release_held()  # a bulk ingest: short connections from here on
             if self.writer is None:
                 self.writer = _Writer(self)
             self.writer.submit(items)
@@ -258,7 +272,8 @@ class _Run:
 
         frames = [df for df, _ in items if df is not None and df.height]
         states = {s.file_id: s for _, s in items}  # the last state of each file wins
-        with self.store.write() as con:
+        use_held = self.held_con is not None and threading.current_thread() is self.owner
+        with (contextlib.nullcontext(self.held_con) if use_held else self.store.write()) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 if frames:
@@ -546,11 +561,18 @@ def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | 
         raise StoreBusyError(f"another ingest into {store.path} is running (the dashboard's background "
                              "ingester or a cron job?); try again")
     run = None
+    held = None
     try:
-        with store.read() as con:
-            states = load_states(con)
+        # One read-write connection for a short run (the usual few new lines: state, events and
+        # statistics in one open/close); given up at the first commit after HOLD_CONNECTION_SECONDS
+        # so a long initial ingest does not keep other processes out.
+        held = contextlib.ExitStack()
+        con = held.enter_context(store.write())
+        states = load_states(con)
         run = _Run(store, states, tz=tz, now=now, batch_bytes=batch_bytes, hold_seconds=hold_seconds,
                    flush_rows=flush_rows)
+        run.held, run.held_con = held, con
+        run.held_until = time.monotonic() + HOLD_CONNECTION_SECONDS
         reports: list[SourceReport] = []
         for raw in sources:
             try:
@@ -592,6 +614,9 @@ def ingest(store: Store, sources: Sequence[str], *, tz: str, now: dt.datetime | 
     finally:
         if run is not None:
             run.abort()
+            run.release_held()
+        elif held is not None:
+            held.close()
         lock.release()
 
 
