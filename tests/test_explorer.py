@@ -594,3 +594,16 @@ def test_paged_export_batches_equal_the_store_order(filled):
             assert [i for b in got for i in b.column("id").to_pylist()] == want, (f, page)
     assert nulls >= 2
     assert pa
+
+
+def test_chart_pass_counts_the_matches(filled):
+    s = core.Store(filled / core.DB_NAME)
+    with s.read() as con:
+        for f in (
+            core.Filters(limit=None),
+            core.Filters(limit=None, text="invalid"),
+            core.Filters(users=["x"]),
+        ):
+            assert data.chart_frames(con, f)["total"] == core.count_events(con, f)
+        df, total = data.page_of_events(con, core.Filters(limit=2), with_total=False)
+        assert total is None and len(df) == 2

@@ -112,12 +112,12 @@ def _ctx(f: Filters | None, cfg: Config | None) -> tuple[str, float, str, int]:
 
 
 @st.cache_data(ttl=TTL, max_entries=_MAX, show_spinner=False)
-def _query_events(path: str, timeout: float, key: str, version: int):
+def _query_events(path: str, timeout: float, key: str, version: int, with_total: bool = True):
     with _store(path, timeout).read() as con:
-        return page_of_events(con, filters_from_key(key))
+        return page_of_events(con, filters_from_key(key), with_total=with_total)
 
 
-def page_of_events(con, f: Filters):
+def page_of_events(con, f: Filters, *, with_total: bool = True):
     """Like :func:`secdash.store.query_events` (same result), with late materialisation: the
     sort runs over (ts, id) only, then the page's rows are fetched by id inside their time span
     (zonemaps skip the other row groups). About 20x faster than sorting whole rows at 1M+ events."""
@@ -144,6 +144,8 @@ def page_of_events(con, f: Filters):
         f"SELECT {cols} FROM events WHERE {span}id IN (SELECT unnest(?::BIGINT[])){order}",
         [*span_params, ids],
     )
+    if not with_total:
+        return df, None
     if not f.offset and len(df) < f.limit:
         total = len(df)
     else:
@@ -216,9 +218,9 @@ def _source_status(path: str, timeout: float, version: int):
         return core.source_status(con)
 
 
-def query_events(f: Filters, cfg: Config | None = None):
-    """(rows of the page ``f.limit``/``f.offset``, newest first by default; total matches)."""
-    return _query_events(*_ctx(f, cfg))
+def query_events(f: Filters, cfg: Config | None = None, *, with_total: bool = True):
+    """(rows of the page ``f.limit``/``f.offset``, newest first by default; total matches or None)."""
+    return _query_events(*_ctx(f, cfg), with_total)
 
 
 def count_events(f: Filters, cfg: Config | None = None) -> int:
@@ -386,7 +388,7 @@ def chart_frames(con, f: Filters, tz: str = "UTC") -> dict:
     def cond(extra: str) -> str:
         return f"{where} AND {extra}" if where else f" WHERE {extra}"
 
-    out: dict = {}
+    out: dict = {"total": int(core._one(con, f"SELECT count(*) FROM {src}{where}", params)[0])}
     start, end = f.since, f.until
     if start is None or end is None:
         lo, hi = core._one(con, f"SELECT min(ts), max(ts) FROM {src}{where}", params)

@@ -84,12 +84,15 @@ def render_results(cfg, user, state: FilterState, display: str) -> None:
     size = st.session_state.get("evt_page_size", PAGE_SIZES[0])
     page = int(st.session_state.get("evt_page", 1) or 1)
     f = filters.to_filters(state, now, limit=size, offset=(page - 1) * size)
-    df, total = data.query_events(f, cfg)
+    full = replace(f, limit=None, offset=0)
+    # the charts' pass also counts the matches (a free-text filter then scans messages once less)
+    charts = data.chart_data(full, display, cfg)
+    total = charts["total"]
+    df, _ = data.query_events(f, cfg, with_total=False)
     if f.offset and df.empty and total:  # the filter shrank under the page number
         st.session_state["evt_page"] = 1
         f = replace(f, offset=0)
-        df, total = data.query_events(f, cfg)
-    full = replace(f, limit=None, offset=0)
+        df, _ = data.query_events(f, cfg, with_total=False)
     head = st.columns([3, 1, 1], vertical_alignment="bottom")
     head[0].subheader(f"{total:,} event{'s' if total != 1 else ''}")
     render_export(cfg, user, state, full, total, head[1], head[2])
@@ -101,7 +104,7 @@ def render_results(cfg, user, state: FilterState, display: str) -> None:
         )
         return
     render_table(df, total, f, display)
-    render_charts(full, display)
+    render_charts(full, display, charts)
 
 
 def _table_frame(df: pd.DataFrame, zone: str) -> pd.DataFrame:
@@ -249,10 +252,9 @@ def _chart(fig, kind: str | None, empty: str, bucket_seconds: int = 3600) -> Non
     )
 
 
-def render_charts(f, display: str) -> None:
+def render_charts(f, display: str, c: dict) -> None:
     st.subheader("Charts")
     st.text("Click a bar to filter by it (time bucket, IP, user, outcome).")
-    c = data.chart_data(f, display)
     secs = c["bucket_seconds"]
     span = (f.since, f.until or dt.datetime.now(dt.UTC)) if f.since else None
     _chart(
