@@ -55,6 +55,7 @@ RUNS_KEEP_DAYS = 30  # rows of ingest_runs older than this are dropped
 # 1.9-2.4 s and 46-57 bytes/event. Costs ~100 MB of memory per 500k rows during a bulk ingest.
 FLUSH_ROWS = 450_000
 HOLD_CONNECTION_SECONDS = 1.0
+BULK_BYTES = 1 << 20  # more new bytes than this in a file: no connection is held while reading it
 FLUSH_ROWS_BACKGROUND = 150_000  # the dashboard process: less memory (~0.8 GB instead of ~1.3 GB peak)
 
 
@@ -405,6 +406,8 @@ def _ingest_file(run: _Run, report: SourceReport, source: str, path: Path, *, li
     else:
         ys = YearState(year=state.year, month=state.month)
     final = gz or (not live and time.time() - st.st_mtime > run.hold_seconds)
+    if gz or st.st_size - state.offset > BULK_BYTES:
+        run.release_held()  # much to read: do not keep other processes out meanwhile
     read_any = False
     with open_binary(path) as f:
         batches = iter_batches(f, start_offset=state.offset, first_line=state.line, batch_bytes=run.batch_bytes,
