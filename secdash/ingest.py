@@ -397,6 +397,8 @@ def _ingest_file(run: _Run, report: SourceReport, source: str, path: Path, *, li
     state.path, state.dev, state.inode, state.size, state.mtime = str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime
     if len(head) > state.fp_len or state.fp_len == 0:
         state.fp_len, state.fingerprint = len(head), _hash(head)
+    if gz or st.st_size - state.offset > BULK_BYTES:
+        run.release_held()  # much to read: do not keep other processes out meanwhile
     if state.year is None:
         if classic:
             mtime = dt.datetime.fromtimestamp(st.st_mtime, ZoneInfo(run.tz))
@@ -406,8 +408,6 @@ def _ingest_file(run: _Run, report: SourceReport, source: str, path: Path, *, li
     else:
         ys = YearState(year=state.year, month=state.month)
     final = gz or (not live and time.time() - st.st_mtime > run.hold_seconds)
-    if gz or st.st_size - state.offset > BULK_BYTES:
-        run.release_held()  # much to read: do not keep other processes out meanwhile
     read_any = False
     with open_binary(path) as f:
         batches = iter_batches(f, start_offset=state.offset, first_line=state.line, batch_bytes=run.batch_bytes,
