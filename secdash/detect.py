@@ -253,7 +253,7 @@ def _bursts(rows: pl.DataFrame, keys: list[str], window_s: float, threshold: int
     code = rows.select(pl.struct(keys).rank("dense")).to_series().to_numpy().astype(np.int64)
     t = rows.get_column("ts").dt.epoch("us").to_numpy().astype(np.int64)
     w = rows.get_column("weight").to_numpy().astype(np.int64)
-    win = int(round(window_s * _US))
+    win = round(window_s * _US)
     tmin = int(t.min())
     stride = int(t.max()) - tmin + 2 * win + 1
     k = code * stride + (t - tmin)
@@ -327,7 +327,7 @@ def _rule_brute(att: pl.DataFrame, d) -> list[pl.DataFrame]:
     # spraying: attempts threshold first (cheap), distinct users only where it is reached
     rows, _ = _bursts(a, ["ip"], d.spray_window_seconds, d.spray_attempts)
     if rows.height:
-        win = f"{int(round(d.spray_window_seconds * _US))}us"
+        win = f"{round(d.spray_window_seconds * _US)}us"
         distinct = (rows.with_row_index("_r")
                     .rolling(index_column="ts", period=win, closed="both", group_by="ip")
                     .agg(pl.col("user").drop_nulls().n_unique().alias("_u"), pl.col("_r").last().alias("_r")))
@@ -353,7 +353,7 @@ def _logins(ev: pl.DataFrame) -> pl.DataFrame:
 def _rule_success_after_failures(att: pl.DataFrame, logins: pl.DataFrame, d) -> pl.DataFrame:
     if logins.height == 0 or att.height == 0:
         return empty_alerts()
-    win = int(round(d.success_after_failures_window_seconds * _US))
+    win = round(d.success_after_failures_window_seconds * _US)
     n_login = logins.height
     cnt_total = np.zeros(n_login, dtype=np.int64)
     hit = np.zeros(n_login, dtype=bool)
@@ -767,5 +767,5 @@ def save_settings(home, values: dict[str, int | float]) -> None:
         raise
 
 
-__all__ = ["RULES", "Rule", "ALERT_SCHEMA", "evaluate", "ssh_attempts", "sudo_attempts", "update", "read_alerts",
-           "alerts_for", "to_records", "SEVERITIES"]
+__all__ = ["ALERT_SCHEMA", "RULES", "SEVERITIES", "Rule", "alerts_for", "evaluate", "read_alerts", "ssh_attempts",
+           "sudo_attempts", "to_records", "update"]

@@ -385,7 +385,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 
     env = dict(os.environ, SECDASH_HOME=str(home))
     return subprocess.run([sys.executable, "-m", "secdash", "alerts", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")

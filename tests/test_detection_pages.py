@@ -188,7 +188,7 @@ def test_entity_views_for_an_address_and_a_user(demo_env):
     assert int(metrics["Alerts"]) >= 1 and int(metrics["Successes"].replace(",", "")) >= 1 and "Failure lines" in metrics
     tried = at.dataframe[0].value
     assert "dave" in set(tried["user"])
-    assert [c.value for c in at.code][0] == "198.51.100.23"
+    assert next(c.value for c in at.code) == "198.51.100.23"
     at.text_input(key="ent_ip").input("not an ip").run()
     assert at.error and not at.exception
     at.segmented_control(key="ent_kind").set_value("User").run()
@@ -207,7 +207,7 @@ def test_hostile_user_names_render_as_text(demo_env):
     for name in HOSTILE:
         at.text_input(key="ent_user").input(name).run()
         assert not at.exception, at.exception
-        assert [c.value for c in at.code][0] == name
+        assert next(c.value for c in at.code) == name
         for text in _markdown_texts(at):
             assert name not in text
 
@@ -234,4 +234,4 @@ def test_entities_opened_by_link(demo_env):
     at.run()
     assert not at.exception, at.exception
     assert at.segmented_control(key="ent_kind").value == "User"
-    assert [c.value for c in at.code][0] == "dave"
+    assert next(c.value for c in at.code) == "dave"

@@ -240,8 +240,8 @@ def render_alert(cfg, row: dict, zone: str) -> None:
     st.text("\n".join([
         f"rule: {rule.id} ({rule.title}), severity {row['severity']}, MITRE ATT&CK {rule.technique}",
         *entity,
-        f"first seen: {row['first_seen'].astimezone(_zone(zone)):%Y-%m-%d %H:%M:%S}, "
-        f"last seen: {row['last_seen'].astimezone(_zone(zone)):%Y-%m-%d %H:%M:%S} ({zone})",
+        (f"first seen: {row['first_seen'].astimezone(_zone(zone)):%Y-%m-%d %H:%M:%S}, "
+         f"last seen: {row['last_seen'].astimezone(_zone(zone)):%Y-%m-%d %H:%M:%S} ({zone})"),
         f"count: {row['count']}" + (f" ({row['detail']})" if row.get("detail") else ""),
         f"why: {rule.description}",
     ]))
