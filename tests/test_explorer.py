@@ -607,3 +607,24 @@ def test_chart_pass_counts_the_matches(filled):
             assert data.chart_frames(con, f)["total"] == core.count_events(con, f)
         df, total = data.page_of_events(con, core.Filters(limit=2), with_total=False)
         assert total is None and len(df) == 2
+
+
+def test_unreadable_source_is_reported_with_what_to_do(filled):
+    s = core.Store(filled / core.DB_NAME)
+    with s.write() as con:
+        con.execute(
+            "INSERT INTO ingest_state (file_id, source, path, line, updated) VALUES (1, '/var/log/auth.log', "
+            "'/var/log/auth.log', 1, now())"
+        )
+        con.execute(
+            "INSERT INTO ingest_runs VALUES (now(), '/var/log/auth.log', 1, 0, 0, 0, 0.1, "
+            "'permission denied: /var/log/auth.log')"
+        )
+    data.clear_caches()
+    at = _app()
+    at.query_params["range"] = "all"
+    at = _login(at.run())
+    assert not at.exception
+    assert any("cannot be read" in w.value and "adm" in w.value for w in at.warning)
+    assert "/var/log/auth.log: permission denied: /var/log/auth.log" in at.code[0].value
+    assert at.dataframe  # the stored events are still shown
