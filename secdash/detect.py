@@ -212,7 +212,7 @@ def sudo_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
     d = _cfg_detect(cfg)
     ev = _prepare(events)
     su = ev.filter((pl.col("event") == "sudo_auth_failure")
-                   | ((pl.col("event") == "auth_failure") & (pl.col("program") == "sudo"))
+                   | ((pl.col("event") == "auth_failure") & pl.col("program").is_in(["sudo", "doas"]))
                    | ((pl.col("event") == "sudo_denied") & pl.col("detail").str.contains("incorrect password")))
     schema = {"ts": pl.Datetime("us", "UTC"), "host": pl.String, "user": pl.String, "weight": pl.Int64,
               "ids": pl.List(pl.Int64)}
