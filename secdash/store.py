@@ -261,13 +261,26 @@ class Store:
     @contextlib.contextmanager
     def write(self) -> Iterator[Any]:
         """A short-lived read-write connection; use ``con.begin()/commit()`` for transactions."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = self._prepare()
         with self._connection(read_only=False) as con:
             if not self._ready:
                 with _MIGRATE_LOCK:
                     migrate(con)
                 self._ready = True
+            self._restrict(created)
             yield con
+
+    def _prepare(self) -> bool:
+        """Create the directory (private) when missing; True when the database file is new."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return not self.path.exists()
+
+    def _restrict(self, created: bool) -> None:
+        if created and self.path.exists():
+            try:  # security events: readable by the owner only
+                os.chmod(self.path, 0o600)
+            except OSError:
+                pass
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -283,9 +296,10 @@ class Store:
                 if schema_version(con) == SCHEMA_VERSION:
                     self._ready = True
                     return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = self._prepare()
         with _MIGRATE_LOCK, self._connection(read_only=False) as con:
             migrate(con)  # re-reads the version: another thread may have done it meanwhile
+            self._restrict(created)
         self._ready = True
 
     # -- writing ----------------------------------------------------------------------------

@@ -273,3 +273,10 @@ def test_pid_filter(store):
     assert total == 2 and set(df["line"]) == {1, 2}
     with pytest.raises(st.FilterError):
         store.query_events(st.Filters(pids=["1; DROP TABLE events"]))
+
+
+def test_new_store_is_private(tmp_path):
+    s = st.Store(tmp_path / "new" / "events.duckdb")
+    s.summary()
+    assert (s.path.stat().st_mode & 0o777) == 0o600
+    assert (s.path.parent.stat().st_mode & 0o077) == 0
