@@ -61,6 +61,8 @@ def main() -> int:
     from secdash import ingest as ing
     from secdash import store as st
 
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
+          "(other processes slow every number down)")
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
@@ -163,8 +165,10 @@ def main() -> int:
     for label, fn in (
         ("timeline (auto, by outcome)", lambda: store.timeline(st.Filters())),
         ("timeline (1 hour, by event)", lambda: store.timeline(st.Filters(), bucket="1 hour", by="event")),
-        ("top 10 IPs", lambda: store.top_ips(st.Filters(), n=10)),
-        ("top 10 users", lambda: store.top_users(st.Filters(), n=10)),
+        ("top 10 IPs (count_by)", lambda: store.count_by("src_ip", st.Filters(), n=10)),
+        ("top 10 users (count_by)", lambda: store.count_by("user", st.Filters(), n=10)),
+        ("top 10 IPs (rollup)", lambda: store.top_ips(st.Filters(), n=10)),
+        ("top 10 users (rollup)", lambda: store.top_users(st.Filters(), n=10)),
         ("hour x weekday", lambda: store.hour_weekday(st.Filters(), tz="Europe/Berlin")),
         ("user rollup (all)", lambda: store.user_rollup(st.Filters())),
         ("ip rollup (all)", lambda: store.ip_rollup(st.Filters())),
@@ -183,6 +187,7 @@ def main() -> int:
     rows = write_csv(store, buf, filters=st.Filters(since=lo, until=lo + dt.timedelta(days=14), limit=None,
                                                       descending=False))
     print(f"   export CSV of {rows:,} rows: {time.perf_counter() - t0:.2f} s, {len(buf.getvalue()) / 1e6:.0f} MB")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
