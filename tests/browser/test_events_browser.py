@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -87,3 +88,13 @@ def test_filter_by_ip_table_chart_and_safe_csv_download(demo_server, page, artif
     assert all(r["src_port"].isdigit() for r in rows if r["src_port"])
     rec = [e for e in audit.read(demo_server.home) if e["action"] == "export"][-1]
     assert rec["user"] == "ann" and rec["ips"] == [ip] and rec["rows"] == expected
+
+    # Clicking a bar filters by it (here: a user of the top-users chart); the URL follows.
+    users_chart.scroll_into_view_if_needed()
+    users_chart.locator(".trace.bars").first.locator("path").last.click(force=True)
+    page.get_by_text(re.compile(r"Filters: All time \| user: ")).wait_for()
+    deadline = time.monotonic() + 10
+    while "user=" not in page.url and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["ip"] == [ip] and len(query["user"]) == 1
