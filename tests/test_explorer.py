@@ -628,3 +628,19 @@ def test_unreadable_source_is_reported_with_what_to_do(filled):
     assert any("cannot be read" in w.value and "adm" in w.value for w in at.warning)
     assert "/var/log/auth.log: permission denied: /var/log/auth.log" in at.code[0].value
     assert at.dataframe  # the stored events are still shown
+
+
+def test_raw_line_rebuilds_the_syslog_header():
+    from secdash.ui.events import raw_line
+
+    ev = {
+        "ts": dt.datetime(2026, 3, 1, 15, 0, 1, tzinfo=UTC),
+        "host": "web-01",
+        "program": "sshd",
+        "pid": 100,
+        "message": "Failed password for <b>root</b> from 203.0.113.5 port 4001 ssh2",
+    }
+    assert raw_line(ev, "America/New_York") == (
+        "Mar 01 10:00:01 web-01 sshd[100]: Failed password for <b>root</b> from 203.0.113.5 port 4001 ssh2"
+    )
+    assert raw_line({"message": "bare"}, "UTC") == "- bare"

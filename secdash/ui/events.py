@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import tempfile
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -195,8 +196,10 @@ def render_details(event_id: int, display: str) -> None:
             on_click=filters.set_filters,
             kwargs={"hosts": (host,), "pids": (int(pid),)} if host and pid is not None else {},
         )
-        st.text(f"Source: {ev.get('source') or '?'}, line {ev.get('line') or '?'}")
-        st.code(ev.get("message") or "", language=None, wrap_lines=True)
+        st.text(
+            f"Source: {ev.get('source') or '?'}, line {ev.get('line') or '?'}. The line (header rebuilt):"
+        )
+        st.code(raw_line(ev, display), language=None, wrap_lines=True)
         fields = []
         for k, v in ev.items():
             if k == "ts" and isinstance(v, dt.datetime):
@@ -211,6 +214,17 @@ def render_details(event_id: int, display: str) -> None:
                 "value": st.column_config.TextColumn(width="large"),
             },
         )
+
+
+def raw_line(ev: dict, zone: str) -> str:
+    """The syslog line of an event: header rebuilt from its fields (time in ``zone``), message as stored."""
+    ts = ev.get("ts")
+    stamp = ts.astimezone(ZoneInfo(zone)).strftime("%b %d %H:%M:%S") if isinstance(ts, dt.datetime) else "-"
+    prog = ev.get("program") or ""
+    if prog and ev.get("pid") is not None:
+        prog = f"{prog}[{ev['pid']}]"
+    head = " ".join(x for x in (stamp, ev.get("host") or "", prog + ":" if prog else "") if x)
+    return f"{head} {ev.get('message') or ''}"
 
 
 # -- charts -------------------------------------------------------------------------------------------
