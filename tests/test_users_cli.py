@@ -114,3 +114,16 @@ def test_setup_steps_are_a_list_for_later_data_steps():
     from secdash.commands import setup
 
     assert [s.__name__ for s in setup.STEPS][:3] == ["_step_home", "_step_secrets", "_step_first_admin"]
+
+
+def test_role_change_ends_sessions_and_keeps_an_admin(home, monkeypatch, capsys):
+    run(["users", "add", "alice", "--role", "admin", "--password-stdin"], "correct horse 42\n", monkeypatch)
+    run(["users", "add", "bob", "--role", "analyst", "--password-stdin"], "correct horse 43\n", monkeypatch)
+    sid = auth.SessionStore(home).create(auth.load_users(home)["bob"], time.time())
+    assert main(["users", "role", "bob", "admin"]) == 0
+    assert auth.load_users(home)["bob"].role == "admin"
+    assert not auth.SessionStore(home).check(sid, time.time(), touch=False).ok
+    assert main(["users", "role", "alice", "analyst"]) == 0
+    assert main(["users", "role", "bob", "analyst"]) == 1  # the last admin
+    assert "last admin" in capsys.readouterr().err
+    assert audit.read(home)[0]["action"] == "user_role"

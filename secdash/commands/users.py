@@ -1,4 +1,4 @@
-"""``python -m secdash users add|passwd|remove|list``: manage dashboard accounts.
+"""``python -m secdash users add|passwd|role|remove|list``: manage dashboard accounts.
 
 Passwords are read with getpass (asked twice) or, with ``--password-stdin``, as the first line
 of standard input (only the line break is removed: the password is used exactly as typed).
@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        description="set a new password; every session of the user ends")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    p = sub.add_parser("role", help="change an account's role (ends its sessions)",
+                       description="change an account's role; every session of the user ends")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("role", choices=["admin", "analyst"])
     p = sub.add_parser("remove", help="delete an account (ends its sessions)", description="delete an account")
     p.add_argument("name", metavar="NAME")
     sub.add_parser("list", help="list accounts", description="list accounts")
@@ -86,6 +90,10 @@ def run(args) -> int:
         auth.set_password(home, args.name, password, now=now)
         audit.record(home, "password_change", user=_actor(), target=args.name)
         print(f"password of {args.name} changed; their dashboard sessions have ended")
+    elif args.action == "role":
+        auth.set_role(home, args.name, args.role)
+        audit.record(home, "user_role", user=_actor(), target=args.name, role=args.role)
+        print(f"{args.name} is now {args.role}; their dashboard sessions have ended")
     elif args.action == "remove":
         auth.remove_user(home, args.name)
         audit.record(home, "user_remove", user=_actor(), target=args.name)
