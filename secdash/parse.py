@@ -422,6 +422,8 @@ def finish(parts: pl.DataFrame, *, tz: str, now: dt.datetime | None, source: str
         pl.when(pl.col("cts").is_not_null()).then(_classic_to_utc(pl.col("cts"), pl.col("_year"), tz))
         .otherwise(pl.col("_iso")).alias("ts")
     )
+    # a stamp outside 1970..2999 is not a real event time (e.g. "0000-12-30"): null and flagged
+    df = df.with_columns(pl.when(pl.col("ts").dt.year().is_between(1970, 2999)).then(pl.col("ts")).alias("ts"))
     bad_ts = (pl.col("cts").is_not_null() | pl.col("its").is_not_null()) & pl.col("ts").is_null()
     df = df.with_columns(
         pl.when(bad_ts).then(pl.concat_str([pl.col("flags"), pl.lit("bad_ts")], separator=",", ignore_nulls=True))

@@ -219,3 +219,8 @@ def test_parse_records_for_headerless_input():
     }, schema_overrides={"flags": pl.String})
     r = parse_records(rec).row(0, named=True)
     assert (r["event"], r["user"], r["src_ip"], r["method"]) == ("ssh_login", "vagrant", "10.0.2.2", "publickey")
+
+
+def test_stamps_outside_a_sane_range_are_flagged():
+    r = one("1969-07-20T20:17:40Z h sshd[1]: Invalid user eagle from 192.0.2.1 port 1")
+    assert r["ts"] is None and "bad_ts" in r["flags"] and r["event"] == "ssh_invalid_user"
