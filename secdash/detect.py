@@ -174,7 +174,7 @@ def ssh_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
                                     "user": pl.String, "weight": pl.Int64, "ids": pl.List(pl.Int64)})
     gap = int(d.attempt_gap_seconds * _US)
     # one int64 connection key: host code in the high bits, pid (or a unique number) below
-    host_code = pl.col("host").fill_null("").rank("dense").cast(pl.Int64)
+    host_code = pl.col("host").fill_null("").cast(pl.Categorical).to_physical().cast(pl.Int64)
     conn = pl.coalesce(pl.col("pid").cast(pl.Int64), (1 << 40) + pl.col("id"))
     ssh = ssh.with_columns((host_code * (1 << 42) + conn).alias("_k"),
                            pl.col("ts").dt.epoch("us").alias("_t"))
@@ -199,12 +199,13 @@ def ssh_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
         pl.col("_nu").drop_nulls().first().alias("_nu"),
         pl.col("user").drop_nulls().first().alias("_u"),
         pl.col("_f").sum(), pl.col("_p").sum(), pl.col("_i").sum(),
-        pl.col("id").alias("ids"),
-    ).with_columns(pl.coalesce("_nu", "_u").alias("user"), pl.col("ids").list.sort())
+        pl.col("id").min().alias("_id0"),
+        pl.col("id").alias("ids"),  # in time order
+    ).with_columns(pl.coalesce("_nu", "_u").alias("user"))
     weight = (pl.when(pl.col("_f") > 0).then(pl.col("_f"))
               .when(pl.col("_p") > 0).then(pl.col("_p"))
               .when(pl.col("_i") > 0).then(pl.col("_i")).otherwise(1)).cast(pl.Int64)
-    return agg.select("ts", "host", "ip", "user", weight.alias("weight"), "ids").sort("ts", "ids")
+    return agg.sort("ts", "_id0").select("ts", "host", "ip", "user", weight.alias("weight"), "ids")
 
 
 def sudo_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
@@ -231,13 +232,21 @@ def sudo_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
         (n * pl.col("count")).filter(n.is_not_null()).sum().alias("_n"),
         pl.col("count").filter(pl.col("event") == "auth_failure").sum().alias("_p"),
         pl.col("count").filter(n.is_null() & (pl.col("event") != "auth_failure")).sum().alias("_o"),
-        pl.col("id").sort().alias("ids"))
+        pl.col("id").min().alias("_id0"), pl.col("id").alias("ids"))
     weight = pl.max_horizontal(pl.col("_n"), pl.col("_p"), pl.col("_o"), pl.lit(1)).cast(pl.Int64)
-    return agg.select("ts", "host", "user", weight.alias("weight"), "ids").sort("ts", "ids")
+    return agg.sort("ts", "_id0").select("ts", "host", "user", weight.alias("weight"), "ids")
 
 
 # ---------------------------------------------------------------------------------------------
 # The window kernel
+
+
+def _run_ids(rows: pl.DataFrame, keys: list[str]) -> np.ndarray:
+    """Group number per row of a frame sorted by ``keys`` (a new number where any key changes)."""
+    chg = pl.lit(False)
+    for k in keys:
+        chg = chg | pl.col(k).ne_missing(pl.col(k).shift(1))
+    return rows.select(chg.fill_null(True).cum_sum().cast(pl.Int64)).to_series().to_numpy()
 
 
 def _bursts(rows: pl.DataFrame, keys: list[str], window_s: float, threshold: int, *,
@@ -250,7 +259,7 @@ def _bursts(rows: pl.DataFrame, keys: list[str], window_s: float, threshold: int
     n = rows.height
     if n == 0:
         return rows, np.zeros(0, dtype=np.int64)
-    code = rows.select(pl.struct(keys).rank("dense")).to_series().to_numpy().astype(np.int64)
+    code = _run_ids(rows, keys)
     t = rows.get_column("ts").dt.epoch("us").to_numpy().astype(np.int64)
     w = rows.get_column("weight").to_numpy().astype(np.int64)
     win = round(window_s * _US)
@@ -325,8 +334,11 @@ def _rule_brute(att: pl.DataFrame, d) -> list[pl.DataFrame]:
         rows, bid = _bursts(a, ["ip"], w, n)
         out.append(_alerts_from(rows, bid, rule, ip="ip", user=None, detail=users))
     # spraying: attempts threshold first (cheap), distinct users only where it is reached
-    rows, _ = _bursts(a, ["ip"], d.spray_window_seconds, d.spray_attempts)
-    if rows.height:
+    rows, bid = _bursts(a, ["ip"], d.spray_window_seconds, d.spray_attempts)
+    if rows.height and (bid >= 0).any():
+        # only addresses that reach the attempt threshold can spray
+        cand = rows.filter(pl.Series(bid >= 0)).get_column("ip").unique()
+        rows = rows.filter(pl.col("ip").is_in(cand.implode()))
         win = f"{round(d.spray_window_seconds * _US)}us"
         distinct = (rows.with_row_index("_r")
                     .rolling(index_column="ts", period=win, closed="both", group_by="ip")
@@ -336,7 +348,7 @@ def _rule_brute(att: pl.DataFrame, d) -> list[pl.DataFrame]:
         ri = distinct.get_column("_r").to_numpy()
         u[ri] = distinct.get_column("_u").to_numpy()
         # ties: rows with the same (ip, ts) share one window -> use the max over ties
-        tie = rows.select(pl.struct("ip", "ts").rank("dense")).to_series().to_numpy()
+        tie = _run_ids(rows, ["ip", "ts"])
         umax = pl.DataFrame({"t": tie, "u": u}).select(pl.col("u").max().over("t")).to_series().to_numpy()
         rows2, bid = _bursts(rows, ["ip"], d.spray_window_seconds, d.spray_attempts, extra=umax >= d.spray_users)
         out.append(_alerts_from(rows2, bid, "ssh.password_spray", ip="ip", user=None, detail=users))

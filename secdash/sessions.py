@@ -104,7 +104,7 @@ def reconstruct(events: pl.DataFrame) -> pl.DataFrame:
                 s.end = ts
                 s.ids.append(r["id"])
         elif e == "login_session_new":
-            for s in reversed(sessions):
+            for s in reversed(sessions[-50:]):  # logind writes within a second of the login
                 if s.host == host and s.user == r["user"] and s.logind is None and \
                         0 <= (ts - s.start).total_seconds() <= 5:
                     s.logind = r["session_id"]
@@ -113,9 +113,12 @@ def reconstruct(events: pl.DataFrame) -> pl.DataFrame:
         elif e in ("sudo_command", "su_success"):
             pending_cmds.append(r)
     # commands: sessions of that user on that host open at the command's time
+    by_user: dict[tuple, list[_S]] = {}
+    for s in sessions:
+        by_user.setdefault((s.host, s.user), []).append(s)
     for r in pending_cmds:
         ts, tty = r["ts"], r["tty"]
-        cands = [s for s in sessions if s.host == r["host"] and s.user == r["user"] and s.start <= ts
+        cands = [s for s in by_user.get((r["host"], r["user"]), ()) if s.start <= ts
                  and (s.end is None or ts <= s.end)]
         if not cands:
             continue
