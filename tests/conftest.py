@@ -32,3 +32,15 @@ def home(tmp_path, monkeypatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("SECDASH_HOME", str(d))
     return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_background_ingesters():
+    """Pages rendered by AppTest may start the dashboard's background ingester thread: stop it
+    before the interpreter exits (a daemon thread inside DuckDB at exit aborts the process)."""
+    yield
+    try:
+        from secdash.ingest import stop_background_ingest
+    except ImportError:  # pragma: no cover
+        return
+    stop_background_ingest()
