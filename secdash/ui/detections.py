@@ -34,9 +34,14 @@ def _fingerprint(cfg) -> str:
 
 @st.cache_data(ttl=30, max_entries=8, show_spinner=False)
 def _alerts(path: str, timeout: float, version: int, fp: str, _cfg) -> pl.DataFrame:
+    from secdash.errors import StoreBusyError
     from secdash.store import Store
 
-    return detect.alerts_for(Store(path, timeout=timeout), _cfg)
+    store = Store(path, timeout=timeout)
+    try:
+        return detect.alerts_for(store, _cfg)
+    except StoreBusyError:  # another process writes the store: show the alerts as last evaluated
+        return detect.read_alerts(store)
 
 
 def alerts(cfg) -> pl.DataFrame:
