@@ -174,6 +174,26 @@ def _is_gzip(path: Path) -> bool:
         return False
 
 
+class _Limited:
+    """A binary file that ends at ``limit`` bytes."""
+
+    def __init__(self, f, limit: int) -> None:
+        self.f = f
+        self.limit = limit
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.limit - self.f.tell()
+        if left <= 0:
+            return b""
+        return self.f.read(left if n is None or n < 0 else min(n, left))
+
+
 def _fp_matches(rec: FileState, head: bytes) -> bool:
     return len(head) >= rec.fp_len and _hash(head[: rec.fp_len]) == rec.fingerprint
 
@@ -409,7 +429,10 @@ def _ingest_file(run: _Run, report: SourceReport, source: str, path: Path, *, li
         ys = YearState(year=state.year, month=state.month)
     final = gz or (not live and time.time() - st.st_mtime > run.hold_seconds)
     read_any = False
-    with open_binary(path) as f:
+    with open_binary(path) as raw:
+        # A plain file is read up to its size at the start of the run: a file written faster than
+        # it is read must not keep one run going forever (the rest is the next run's).
+        f = raw if gz else _Limited(raw, st.st_size)
         batches = iter_batches(f, start_offset=state.offset, first_line=state.line, batch_bytes=run.batch_bytes,
                                final=final)
         batch = next(batches, None)

@@ -589,3 +589,57 @@ def test_background_ingester_follows_config_changes(home, logdir):
     (home / "config.toml").write_text("not toml [")
     bg.run_once()
     assert bg.status()["last_error"] is None  # the last good configuration is kept
+
+
+def test_cli_export_and_ingest_while_dashboard_ingests(home, logdir):
+    """The dashboard's background ingester runs; cron-style CLI exports and ingests still work."""
+    import threading
+
+    from secdash import config
+
+    live = logdir / "auth.log"
+    write(live, range(500), "w")
+    (home / "config.toml").write_text(f'[sources]\npaths = ["{live}"]\n[ingest]\ninterval_seconds = 0.05\n'
+                                      '[time]\nzone = "UTC"\n[store]\nbusy_timeout_seconds = 20\n')
+    cfg = config.load(home)
+    bg = ing.BackgroundIngester(cfg)
+    bg.start()
+    stop = threading.Event()
+
+    def appender():
+        i = 500
+        while not stop.is_set():
+            write(live, range(i, i + 50))
+            i += 50
+            time.sleep(0.02)
+        appender.last = i
+
+    t = threading.Thread(target=appender)
+    t.start()
+    deadline = time.time() + 30
+    while time.time() < deadline and bg.new_events == 0:
+        time.sleep(0.05)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SECDASH_HOME=str(home))
+    try:
+        for k in range(3):
+            out = logdir / f"export-{k}.csv"
+            res = subprocess.run([sys.executable, "-m", "secdash", "export", "-o", str(out)], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert res.returncode == 0, res.stderr
+            assert "Traceback" not in res.stderr and out.read_text().startswith("id,ts,")
+            res = subprocess.run([sys.executable, "-m", "secdash", "ingest", "--wait", "20"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert res.returncode == 0, res.stderr
+    finally:
+        stop.set()
+        t.join()
+        bg.stop()
+    s = st.Store.from_config(cfg)
+    ing.ingest(s, [str(live)], tz="UTC", now=NOW, audit_log=ing.audit_path(home))
+    with s.read() as con:
+        got = [r[0] - 1000 for r in con.execute("SELECT pid FROM events WHERE program = 'sshd' ORDER BY pid").fetchall()]
+        exports = con.execute("SELECT count(*) FROM events WHERE program = 'secdash' AND message LIKE "
+                              "'dashboard export%'").fetchall()[0][0]
+    assert got == list(range(appender.last))
+    assert exports == 3  # the exports' audit entries became events too
+    assert bg.status()["runs"] > 0
