@@ -183,7 +183,8 @@ def ssh_attempts(events: pl.DataFrame, cfg=None) -> pl.DataFrame:
         (((pl.col("_t") - pl.col("_t").shift(1)) > gap) | (pl.col("_k") != pl.col("_k").shift(1)))
         .fill_null(True).cum_sum().alias("_cl"))
     is_failed = pl.col("event") == "ssh_failed_auth"
-    is_pam = (pl.col("event") == "auth_failure") & (pl.col("pattern").fill_null("") != "pam.check_pass_unknown")
+    # "check pass; user unknown" accompanies the pam_unix authentication failure of the same attempt
+    is_pam = (pl.col("event") == "auth_failure") & ~pl.col("pattern").fill_null("").str.ends_with(".check_pass_unknown")
     is_more = pl.col("event") == "auth_failure_summary"
     is_invalid = pl.col("event") == "ssh_invalid_user"
     more_n = pl.col("detail").str.extract(r"^([0-9]+)$", 1).cast(pl.Int64, strict=False).fill_null(0)
