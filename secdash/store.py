@@ -480,7 +480,8 @@ def insert_events(con, df) -> int:
         return 0
     next_id = int(get_meta(con, "next_id", "1"))
     df = df.with_row_index("id", offset=next_id).with_columns(pl.col("id").cast(pl.Int64))
-    df = df.sort("ts", nulls_last=True, maintain_order=True)
+    if not df.get_column("ts").drop_nulls().is_sorted():  # logs are mostly in time order already
+        df = df.sort("ts", nulls_last=True, maintain_order=True)
     ips = df.get_column("src_ip").drop_nulls().unique().to_list()
     if ips:
         known = set()
@@ -490,7 +491,8 @@ def insert_events(con, df) -> int:
         finally:
             con.unregister("_batch_ips")
         _insert_ips(con, [ip for ip in ips if ip not in known])
-    tbl = df.select(["id", *EVENT_COLUMNS]).to_arrow()
+    # string views: no copy of the text columns on the way to DuckDB
+    tbl = df.select(["id", *EVENT_COLUMNS]).to_arrow(compat_level=pl.CompatLevel.newest())
     con.register("_batch", tbl)
     try:
         cols = ", ".join(["id", *(q(c) for c in EVENT_COLUMNS)])
