@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "ingest the configured (or given) log sources into the event store",
     "export": "write filtered events from the store as csv or jsonl",
     "demo": "fill the data directory with a generated month of demo events",
-    "users": "manage dashboard accounts (add, passwd, remove, list)",
+    "users": "manage dashboard accounts (add, passwd, role, remove, list)",
     "metrics": "print one sample of the live system metrics",
     "alerts": "print the detection alerts for the store",
     "setup": "prepare the data directory (config, secrets, first admin, data) for the dashboard",
