@@ -485,6 +485,21 @@ def _clean(value) -> str | None:
     return str(value).translate(_CONTROL)[:1024] or None
 
 
+def _address(value: str | None) -> tuple[str | None, str | None]:
+    """(ip, host) of a client address as the audit log gives it (IPv4-mapped IPv6 as IPv4)."""
+    if not value:
+        return None, None
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return None, value
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped), None
+    return str(ip), None
+
+
 def audit_frame(lines: list[str], first_line: int, source: str, host: str | None = None):
     """Audit-log JSON lines -> events (program "secdash")."""
     import polars as pl
@@ -524,11 +539,7 @@ def audit_frame(lines: list[str], first_line: int, source: str, host: str | None
         else:
             msg = _clean(line)
         detail = ", ".join(f"{k}={v}" for k, v in extra.items()) or None
-        src_ip = src_host = None
-        if ip:
-            from secdash.parse import _remote
-
-            src_ip, src_host = _remote(ip)
+        src_ip, src_host = _address(ip)
         rows.append({
             "ts": ts, "host": host, "program": "secdash", "pid": None, "event": event, "outcome": outcome,
             "user": user, "target_user": target, "src_ip": src_ip, "src_host": src_host, "src_port": None,
