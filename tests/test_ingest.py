@@ -643,3 +643,15 @@ def test_cli_export_and_ingest_while_dashboard_ingests(home, logdir):
     assert got == list(range(appender.last))
     assert exports == 3  # the exports' audit entries became events too
     assert bg.status()["runs"] > 0
+
+
+def test_source_status_and_runs(store, logdir):
+    live = logdir / "auth.log"
+    write(live, range(5), "w")
+    run(store, live)
+    run(store, live)  # nothing new: no extra run row
+    status = store.source_status()
+    assert status["source"].tolist() == [str(live)] and status["lines_read"].tolist() == [5]
+    assert status["last_lines"].tolist() == [5] and status["last_run"].notna().all()
+    runs = store.ingest_runs()
+    assert len(runs) == 1 and runs["lines"].iloc[0] == 5 and runs["events"].iloc[0] == 5
