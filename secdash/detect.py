@@ -462,7 +462,9 @@ def _rule_sudo_accounts(ev: pl.DataFrame, d) -> list[pl.DataFrame]:
     denied = _single(ev, pl.col("event") == "sudo_denied", pl.col("user"))
     rows, bid = _bursts(denied, ["host", "user"], MERGE_GAP_SECONDS, 1)
     out.append(_alerts_from(rows, bid, "sudo.not_in_sudoers", ip=None, user="user"))
-    created = _single(ev, pl.col("event") == "user_created", pl.coalesce("target_user", "user"))
+    # The dashboard's own accounts (program "secdash", from its audit log) are not system accounts.
+    system = pl.col("program").fill_null("") != "secdash"
+    created = _single(ev, (pl.col("event") == "user_created") & system, pl.coalesce("target_user", "user"))
     uid0 = pl.col("uid") == 0
     rows, bid = _bursts(created.filter(~uid0.fill_null(False)), ["host", "user"], ACCOUNT_GAP_SECONDS, 1)
     out.append(_alerts_from(rows, bid, "account.user_created", ip=None, user="user"))

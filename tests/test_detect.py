@@ -463,3 +463,26 @@ def test_window_kernel_matches_naive(rows, window, threshold):
             merged.append([a, b])
     want = [set(range(a, b + 1)) for a, b in merged]
     assert sorted(map(sorted, got.values())) == sorted(map(sorted, want))
+
+
+def test_dashboard_accounts_from_the_audit_log_are_not_system_accounts():
+    import datetime as dt
+
+    import polars as pl
+
+    from secdash.detect import evaluate
+    from secdash.events import SCHEMA
+
+    t = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
+    rows = [
+        {"ts": t, "host": "vm", "program": "secdash", "event": "user_created", "outcome": "success", "user": "admin",
+         "target_user": "admin", "message": "dashboard account created", "count": 1},
+        {"ts": t, "host": "vm", "program": "useradd", "pid": 7, "event": "user_created", "outcome": "success",
+         "user": "mallory", "target_user": "mallory", "uid": 1005, "message": "new user: name=mallory", "count": 1},
+    ]
+    df = pl.DataFrame(rows, schema_overrides=SCHEMA).select(
+        [pl.col(c) if c in rows[0] or c in rows[1] else pl.lit(None, dtype=t_).alias(c) for c, t_ in SCHEMA.items()]
+    ).with_row_index("id", offset=1).with_columns(pl.col("id").cast(pl.Int64))
+    alerts = evaluate(df)
+    created = alerts.filter(pl.col("rule") == "account.user_created")
+    assert created.get_column("user").to_list() == ["mallory"]
