@@ -162,9 +162,11 @@ class _Registry:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.open: dict[str, list] = {}  # path -> [read_only, count]
+        self.writers_waiting: dict[str, int] = {}  # path -> writers of this process waiting for readers
 
 
 _REG = _Registry()
+_HELD = threading.local()  # per thread: path -> connections this thread has open
 _MIGRATE_LOCK = threading.Lock()
 
 
@@ -188,12 +190,35 @@ class Store:
             f"the event store {self.path} is in use by another process (the dashboard's ingester?); try again")
 
     def _connect(self, read_only: bool):
-        import duckdb
-
         key = str(self.path.resolve())
         deadline = time.monotonic() + self.timeout
         delay = 0.01
-        while True:
+        waiting = False
+        try:
+            while True:
+                con = self._try_connect(key, read_only)
+                if con is not None:
+                    return con, key
+                if not read_only and not waiting:
+                    with _REG.lock:  # new readers of this process now wait, so the writer gets in
+                        _REG.writers_waiting[key] = _REG.writers_waiting.get(key, 0) + 1
+                    waiting = True
+                if time.monotonic() >= deadline:
+                    raise self._busy()
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.2)
+        finally:
+            if waiting:
+                with _REG.lock:
+                    _REG.writers_waiting[key] -= 1
+                    if _REG.writers_waiting[key] <= 0:
+                        del _REG.writers_waiting[key]
+
+    def _try_connect(self, key: str, read_only: bool):
+        import duckdb
+
+        mine = _HELD.__dict__.setdefault("keys", {})
+        if True:  # (one indentation level kept for a readable diff)
             with _REG.lock:
                 entry = _REG.open.get(key)
                 mode = read_only
@@ -201,6 +226,10 @@ class Store:
                 if entry and entry[1] > 0:
                     if entry[0] and not read_only:
                         can_try = False  # readers of this process must close first
+                    elif entry[0] and read_only and _REG.writers_waiting.get(key) and not mine.get(key):
+                        # a writer of this process waits for the readers (a thread that already
+                        # reads may open more: it would otherwise wait for itself)
+                        can_try = False
                     else:
                         mode = entry[0]  # join the open instance (rw if a writer is open)
                 if can_try:
@@ -216,14 +245,14 @@ class Store:
                             entry[1] += 1
                         else:
                             _REG.open[key] = [mode, 1]
-                        return con, key
-            if time.monotonic() >= deadline:
-                raise self._busy()
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.2)
+                        mine[key] = mine.get(key, 0) + 1
+                        return con
+        return None
 
     @staticmethod
     def _release(con, key: str) -> None:
+        mine = _HELD.__dict__.setdefault("keys", {})
+        mine[key] = mine.get(key, 1) - 1
         with _REG.lock:
             try:
                 con.close()

@@ -280,3 +280,35 @@ def test_new_store_is_private(tmp_path):
     s.summary()
     assert (s.path.stat().st_mode & 0o777) == 0o600
     assert (s.path.parent.stat().st_mode & 0o077) == 0
+
+
+def test_waiting_writer_gets_in_before_new_readers(store):
+    """Readers that keep coming do not starve a writer of the same process; a thread that
+    already reads may still open another reader (no self-deadlock)."""
+    import threading
+
+    stop = threading.Event()
+    errors = []
+
+    def reader():
+        try:
+            while not stop.is_set():
+                with store.read() as con:
+                    con.execute("SELECT count(*) FROM events").fetchall()
+                    with store.read() as inner:  # nested read in the same thread
+                        inner.execute("SELECT 1").fetchall()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(5):
+            with store.write() as con:
+                st.set_meta(con, "probe", "x")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors
