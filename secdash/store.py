@@ -218,35 +218,34 @@ class Store:
         import duckdb
 
         mine = _HELD.__dict__.setdefault("keys", {})
-        if True:  # (one indentation level kept for a readable diff)
-            with _REG.lock:
-                entry = _REG.open.get(key)
-                mode = read_only
-                can_try = True
-                if entry and entry[1] > 0:
-                    if entry[0] and not read_only:
-                        can_try = False  # readers of this process must close first
-                    elif entry[0] and read_only and _REG.writers_waiting.get(key) and not mine.get(key):
-                        # a writer of this process waits for the readers (a thread that already
-                        # reads may open more: it would otherwise wait for itself)
-                        can_try = False
-                    else:
-                        mode = entry[0]  # join the open instance (rw if a writer is open)
-                if can_try:
-                    try:
-                        con = duckdb.connect(key, read_only=mode)
-                    except (duckdb.IOException, duckdb.ConnectionException, duckdb.InvalidInputException) as exc:
-                        if not _is_busy(exc):
-                            raise SecdashError(f"cannot open the event store {self.path}: {exc}") from None
-                    except duckdb.Error as exc:
+        with _REG.lock:
+            entry = _REG.open.get(key)
+            mode = read_only
+            can_try = True
+            if entry and entry[1] > 0:
+                if entry[0] and not read_only:
+                    can_try = False  # readers of this process must close first
+                elif entry[0] and read_only and _REG.writers_waiting.get(key) and not mine.get(key):
+                    # a writer of this process waits for the readers (a thread that already
+                    # reads may open more: it would otherwise wait for itself)
+                    can_try = False
+                else:
+                    mode = entry[0]  # join the open instance (rw if a writer is open)
+            if can_try:
+                try:
+                    con = duckdb.connect(key, read_only=mode)
+                except (duckdb.IOException, duckdb.ConnectionException, duckdb.InvalidInputException) as exc:
+                    if not _is_busy(exc):
                         raise SecdashError(f"cannot open the event store {self.path}: {exc}") from None
+                except duckdb.Error as exc:
+                    raise SecdashError(f"cannot open the event store {self.path}: {exc}") from None
+                else:
+                    if entry and entry[1] > 0:
+                        entry[1] += 1
                     else:
-                        if entry and entry[1] > 0:
-                            entry[1] += 1
-                        else:
-                            _REG.open[key] = [mode, 1]
-                        mine[key] = mine.get(key, 0) + 1
-                        return con
+                        _REG.open[key] = [mode, 1]
+                    mine[key] = mine.get(key, 0) + 1
+                    return con
         return None
 
     @staticmethod
