@@ -203,14 +203,61 @@ def _nonempty(e: pl.Expr) -> pl.Expr:
 
 
 @dataclass(frozen=True)
-class _Compiled:
-    families: tuple[Family, ...]
+class _CompiledPattern:
+    """A pattern's polars expressions, built once per process (building them is not free)."""
+
+    pattern: object
+    prefix_filter: pl.Expr | None
+    extract: pl.Expr
+    output: tuple[pl.Expr, ...]
+
+
+@dataclass(frozen=True)
+class _CompiledFamily:
+    family: Family
+    condition: pl.Expr | None
+    keyed: bool  # worth splitting its rows by first word
+    patterns: tuple[_CompiledPattern, ...]
+
+
+def _compile_pattern(pat, order: int) -> _CompiledPattern:
+    prefix_filter = None
+    if pat.prefixes:
+        prefix_filter = pl.any_horizontal([pl.col("message").str.starts_with(x) for x in pat.prefixes])
+    sources = pat.column_sources()
+    cols = []
+    for col in OUTPUT_COLUMNS + ("_src",):
+        key = "src" if col == "_src" else col
+        if key in sources:
+            exprs = [_nonempty(pl.col("g").struct.field(g)) for g in sources[key]]
+            cols.append((exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)).alias(col))
+        else:
+            cols.append(pl.lit(None, dtype=pl.String).alias(col))
+    output = (pl.col("_idx"), pl.lit(order, dtype=pl.Int32).alias("_order"), pl.lit(pat.id).alias("pattern"),
+              pl.lit(pat.event).alias("event"), pl.lit(pat.outcome).alias("outcome"), *cols)
+    extract = pl.col("message").str.extract_groups("^(?P<_m>)" + pat.regex[1:]).alias("g")
+    return _CompiledPattern(pat, prefix_filter, extract, output)
 
 
 @lru_cache(maxsize=1)
-def _compiled() -> _Compiled:
-    fams = load_families()
-    return _Compiled(fams)
+def _compiled() -> tuple[_CompiledFamily, ...]:
+    out = []
+    order = 0
+    for fam in load_families():
+        cond = None if fam.any_program else pl.col("program").is_in(list(fam.programs))
+        if fam.message_prefix:
+            pre = pl.col("message").str.starts_with(fam.message_prefix)
+            cond = pre if cond is None else cond & pre
+        pats = []
+        for pat in fam.patterns:
+            pats.append(_compile_pattern(pat, order))
+            order += 1
+        keyed = sum(1 for p in fam.patterns if p.prefixes) >= 4
+        out.append(_CompiledFamily(fam, cond, keyed, tuple(pats)))
+    return tuple(out)
+
+
+_MATCHED = pl.col("g").struct.field("_m").is_not_null()
 
 
 _FIRST_WORD_RE = r"^([^ (]*)"
@@ -234,51 +281,34 @@ def classify(frame: pl.DataFrame) -> pl.DataFrame:
 
     ``frame`` needs ``program`` and ``message``; other columns pass through unchanged.
     """
-    comp = _compiled()
     base = frame.with_row_index("_idx")
     msgs = base.select("_idx", "program", "message")
     parts: list[pl.LazyFrame] = []
-    order = 0
-    for fam in comp.families:
-        cond = None if fam.any_program else pl.col("program").is_in(list(fam.programs))
-        if fam.message_prefix:
-            pre = pl.col("message").str.starts_with(fam.message_prefix)
-            cond = pre if cond is None else cond & pre
-        fam_rows = msgs if cond is None else msgs.filter(cond)
+    for fam in _compiled():
+        fam_rows = msgs if fam.condition is None else msgs.filter(fam.condition)
+        if fam_rows.height == 0:
+            continue
         # Big families are split once by the message's first word, so that each pattern scans
         # only the rows that can start with its prefix (instead of one pass per pattern).
         groups = None
-        if fam_rows.height > 5000 and sum(1 for p in fam.patterns if p.prefixes) >= 4:
+        if fam.keyed and fam_rows.height > 5000:
             keyed = fam_rows.with_columns(pl.col("message").str.extract(_FIRST_WORD_RE, 1).fill_null("").alias("_k"))
             groups = {k[0]: g for k, g in keyed.partition_by("_k", as_dict=True, include_key=False).items()}
-        for pat in fam.patterns:
-            if pat.prefixes and groups is not None:
-                keys = _candidate_keys(pat.prefixes, groups)
+        for cp in fam.patterns:
+            if cp.prefix_filter is not None and groups is not None:
+                keys = _candidate_keys(cp.pattern.prefixes, groups)
                 if not keys:
-                    order += 1
                     continue
                 rows = pl.concat([groups[k] for k in keys]).lazy()
             else:
                 rows = fam_rows.lazy()
-            if pat.prefixes:
-                rows = rows.filter(pl.any_horizontal([pl.col("message").str.starts_with(x) for x in pat.prefixes]))
-            regex = "^(?P<_m>)" + pat.regex[1:]
-            sources = pat.column_sources()
-            cols = []
-            for col in OUTPUT_COLUMNS + ("_src",):
-                key = "src" if col == "_src" else col
-                if key in sources:
-                    exprs = [_nonempty(pl.col("g").struct.field(g)) for g in sources[key]]
-                    cols.append((exprs[0] if len(exprs) == 1 else pl.coalesce(exprs)).alias(col))
-                else:
-                    cols.append(pl.lit(None, dtype=pl.String).alias(col))
-            parts.append(
-                rows.select("_idx", pl.col("message").str.extract_groups(regex).alias("g"))
-                .filter(pl.col("g").struct.field("_m").is_not_null())
-                .select("_idx", pl.lit(order, dtype=pl.Int32).alias("_order"), pl.lit(pat.id).alias("pattern"),
-                        pl.lit(pat.event).alias("event"), pl.lit(pat.outcome).alias("outcome"), *cols)
-            )
-            order += 1
+            if cp.prefix_filter is not None:
+                rows = rows.filter(cp.prefix_filter)
+            parts.append(rows.select("_idx", cp.extract).filter(_MATCHED).select(*cp.output))
+    if not parts:
+        parts.append(pl.LazyFrame(schema={"_idx": pl.UInt32, "_order": pl.Int32, "pattern": pl.String,
+                                          "event": pl.String, "outcome": pl.String,
+                                          **{c: pl.String for c in OUTPUT_COLUMNS}, "_src": pl.String}))
     matched = pl.concat(pl.collect_all(parts), how="vertical")
     dup = matched.get_column("_idx").is_duplicated()
     if dup.any():  # a line matched two patterns: the first in dispatch order wins
