@@ -14,7 +14,10 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from secdash.errors import SourceError
-from secdash.parse import MONTHS, YearState, end_year, parse_lines, parse_records, year_offsets
+from secdash.parse import MONTHS, YearState, end_year, finish, parse_records, prepare, year_offsets
 
 BATCH_BYTES = 8 << 20  # bytes read per batch (~75k lines): bounds memory whatever the file size
 MAX_LINE_BYTES = 1 << 20  # a "line" longer than this is cut here (the parser then flags it truncated)
@@ -170,6 +173,47 @@ def iter_batches(f: BinaryIO, *, start_offset: int = 0, first_line: int = 1, bat
             break
 
 
+PARSE_THREADS = max(1, min(2, os.cpu_count() or 1))
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="secdash-parse")
+        return _EXECUTOR
+
+
+def parse_batches(batches: Iterable[Batch], *, tz: str, source: str | None, year_state: YearState,
+                  threads: int | None = None) -> Iterator[tuple[Batch, pl.DataFrame, tuple[int, int]]]:
+    """Parse consecutive batches of one source, in order.
+
+    The expensive, stateless half (:func:`secdash.parse.prepare`) of up to ``threads`` batches
+    runs concurrently (polars releases the GIL); the cheap stateful half (years, zones) runs in
+    order here. Yields (batch, events, (year, month) of the year state after this batch).
+    """
+    threads = PARSE_THREADS if threads is None else threads
+    if threads <= 1:
+        for b in batches:
+            df = finish(prepare(b.lines, b.first_line), tz=tz, now=None, source=source, year_state=year_state)
+            yield b, df, (year_state.year, year_state.month)
+        return
+    ex = _executor()
+    pending: deque = deque()
+    for b in batches:
+        pending.append((b, ex.submit(prepare, b.lines, b.first_line)))
+        if len(pending) >= threads:
+            b0, fut = pending.popleft()
+            df = finish(fut.result(), tz=tz, now=None, source=source, year_state=year_state)
+            yield b0, df, (year_state.year, year_state.month)
+    while pending:
+        b0, fut = pending.popleft()
+        df = finish(fut.result(), tz=tz, now=None, source=source, year_state=year_state)
+        yield b0, df, (year_state.year, year_state.month)
+
+
 def fingerprint(path: str | os.PathLike) -> str:
     """Hash of the first bytes (decompressed for gzip): survives rename and later compression."""
     with open_binary(path) as f:
@@ -262,8 +306,9 @@ def parse_file(path: str | os.PathLike, *, tz: str, now: dt.datetime | None = No
         ref = ref.astimezone(ZoneInfo(tz))
     state = classic_start_year(path, ref)
     with open_binary(path) as f:
-        for batch in iter_batches(f, batch_bytes=batch_bytes):
-            yield parse_lines(batch.lines, tz=tz, source=str(path), first_line=batch.first_line, year_state=state)
+        for _, df, _ in parse_batches(iter_batches(f, batch_bytes=batch_bytes), tz=tz, source=str(path),
+                                      year_state=state):
+            yield df
 
 
 # ---------------------------------------------------------------------------------------------
