@@ -644,3 +644,38 @@ def test_raw_line_rebuilds_the_syslog_header():
         "Mar 01 10:00:01 web-01 sshd[100]: Failed password for <b>root</b> from 203.0.113.5 port 4001 ssh2"
     )
     assert raw_line({"message": "bare"}, "UTC") == "- bare"
+
+
+def test_hour_and_weekday_filters_from_the_url_to_sql(tmp_path):
+    """Heatmap cells filter by hour of day and weekday in the display zone."""
+    import datetime as dt
+
+    import polars as pl
+
+    from secdash.events import SCHEMA
+    from secdash.store import Filters, FilterError, Store, insert_events
+    from secdash.ui.filters import parse_params, to_filters, to_params
+
+    parsed = parse_params({"hour": ["3", "25"], "weekday": ["Tue", "xyz"], "range": ["all"]}, "UTC")
+    assert parsed.state.hours == (3,) and parsed.state.weekdays == (1,)
+    assert any("hour" in e for e in parsed.errors) and any("weekday" in e for e in parsed.errors)
+    assert to_params(parsed.state) == {"range": ["all"], "hour": ["3"], "weekday": ["tue"]}
+
+    store = Store(tmp_path / "e.duckdb")
+    store.ensure()
+    # Tuesday 2026-03-03 02:30 UTC = 03:30 in Berlin; Wednesday 02:30 UTC
+    times = [dt.datetime(2026, 3, 3, 2, 30, tzinfo=dt.timezone.utc), dt.datetime(2026, 3, 4, 2, 30, tzinfo=dt.timezone.utc)]
+    df = pl.DataFrame({"ts": times, "event": ["unknown", "unknown"], "outcome": ["unknown", "unknown"],
+                       "message": ["a", "b"], "count": [1, 1], "line": [1, 2]})
+    df = df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in SCHEMA.items()])
+    with store.write() as con:
+        insert_events(con, df)
+    f = to_filters(parsed.state, limit=None, zone="Europe/Berlin")
+    rows, total = store.query_events(f)
+    assert total == 1 and rows["message"].tolist() == ["a"]
+    assert store.count_events(Filters(hours=[2], zone="UTC")) == 2
+    assert store.count_events(Filters(weekdays=[2], zone="UTC")) == 1
+    with pytest.raises(FilterError):
+        store.count_events(Filters(hours=[24]))
+    with pytest.raises(FilterError):
+        store.count_events(Filters(hours=[1], zone="Mars/Base"))

@@ -84,7 +84,7 @@ def render_results(cfg, user, state: FilterState, display: str) -> None:
     now = dt.datetime.now(dt.UTC)
     size = st.session_state.get("evt_page_size", PAGE_SIZES[0])
     page = int(st.session_state.get("evt_page", 1) or 1)
-    f = filters.to_filters(state, now, limit=size, offset=(page - 1) * size)
+    f = filters.to_filters(state, now, limit=size, offset=(page - 1) * size, zone=display)
     full = replace(f, limit=None, offset=0)
     # the charts' pass also counts the matches (a free-text filter then scans messages once less)
     charts = data.chart_data(full, display, cfg)
@@ -247,6 +247,8 @@ def _on_chart(key: str, kind: str, bucket_seconds: int = 3600) -> None:
         filters.set_filters(outcomes=(str(cd[1]),))
     elif kind == "sudo":
         filters.set_filters(users=(str(cd[0]),), events=("sudo_command",))
+    elif kind == "heat":
+        filters.set_filters(weekdays=(int(cd[0]),), hours=(int(cd[1]),))
 
 
 def _chart(fig, kind: str | None, empty: str, bucket_seconds: int = 3600) -> None:
@@ -268,7 +270,7 @@ def _chart(fig, kind: str | None, empty: str, bucket_seconds: int = 3600) -> Non
 
 def render_charts(f, display: str, c: dict) -> None:
     st.subheader("Charts")
-    st.text("Click a bar to filter by it (time bucket, IP, user, outcome).")
+    st.text("Click a bar or a heatmap cell to filter by it (time bucket, IP, user, outcome, hour and weekday).")
     secs = c["bucket_seconds"]
     span = (f.since, f.until or dt.datetime.now(dt.UTC)) if f.since else None
     _chart(
@@ -283,7 +285,7 @@ def render_charts(f, display: str, c: dict) -> None:
         _chart(figures.by_method(c["method"]), "method", "No events with an SSH method.")
     with right:
         _chart(figures.top_users(c["top_users"]), "user", "No events with a user name.")
-        _chart(figures.heatmap(c["heat"], display), None, "No events.")
+        _chart(figures.heatmap(c["heat"], display), "heat", "No events.")
     _chart(figures.sudo_by_user(c["sudo"]), "sudo", "No sudo commands.")
 
 

@@ -193,28 +193,37 @@ def by_method(df) -> go.Figure | None:
 
 
 def heatmap(df, zone: str) -> go.Figure | None:
-    """Hour of day x weekday (frame weekday 0=Mon, hour, events)."""
+    """Hour of day x weekday (frame weekday 0=Mon, hour, events).
+
+    Drawn as square scatter markers rather than go.Heatmap: Streamlit's on_select returns no
+    points for heatmap traces (streamlit issue #8760), and a clicked cell must filter.
+    """
     if df is None or df.empty:
         return None
-    z = [[0] * 24 for _ in range(7)]
-    for wd, hour, n in df[["weekday", "hour", "events"]].itertuples(index=False):
-        z[int(wd)][int(hour)] = int(n)
+    cells = {(int(wd), int(hour)): int(n) for wd, hour, n in df[["weekday", "hour", "events"]].itertuples(index=False)}
+    xs, ys, zs, cd = [], [], [], []
+    for d in range(7):
+        for h in range(24):
+            xs.append(h)
+            ys.append(WEEKDAYS[d])
+            zs.append(cells.get((d, h), 0))
+            cd.append([d, h])
     fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(range(24)),
-            y=WEEKDAYS,
-            colorscale="Reds",
-            customdata=[[[d, h] for h in range(24)] for d in range(7)],
-            hovertemplate="%{y} %{x}:00<br>events: %{z:,}<extra></extra>",
-            colorbar={"title": "events"},
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="markers",
+            marker={"symbol": "square", "size": 19, "color": zs, "colorscale": "Reds", "showscale": True,
+                    "colorbar": {"title": "events"}, "line": {"width": 0}},
+            customdata=cd,
+            hovertemplate="%{y} %{x}:00<br>events: %{marker.color:,}<extra></extra>",
         )
     )
     return _layout(
         fig,
         f"Hour of day x weekday ({zone})",
-        xaxis={"dtick": 2, "title": "hour"},
-        yaxis={"autorange": "reversed"},
+        xaxis={"dtick": 2, "title": "hour", "range": [-0.6, 23.6]},
+        yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": list(WEEKDAYS)},
     )
 
 

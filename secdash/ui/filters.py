@@ -54,7 +54,10 @@ LIST_PARAMS = {
     "host": "hosts",
     "program": "programs",
     "pid": "pids",
+    "hour": "hours",
+    "weekday": "weekdays",
 }
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PARAMS = ("since", "until", "range", *LIST_PARAMS, "q", "tz")
 
 
@@ -72,6 +75,8 @@ class FilterState:
     hosts: tuple[str, ...] = ()
     programs: tuple[str, ...] = ()
     pids: tuple[int, ...] = ()
+    hours: tuple[int, ...] = ()  # hour of day 0-23 in the display zone
+    weekdays: tuple[int, ...] = ()  # 0 = Monday .. 6 = Sunday in the display zone
     q: str = ""
     tz: str = ""  # display zone chosen for this session ("" = default)
 
@@ -174,7 +179,7 @@ def parse_params(params: Mapping[str, Sequence[str] | str], zone: str = "UTC") -
     for pname, attr in LIST_PARAMS.items():
         items = (
             split_list(values(pname))
-            if pname in ("ip", "pid")
+            if pname in ("ip", "pid", "hour", "weekday")
             else list(dict.fromkeys(v for v in values(pname) if v != ""))
         )
         if pname == "ip":
@@ -189,6 +194,23 @@ def parse_params(params: Mapping[str, Sequence[str] | str], zone: str = "UTC") -
                 else:
                     errors.append(f"pid must be a number: {v}")
             items = good
+        elif pname == "hour":
+            good = []
+            for v in items:
+                if v.isdigit() and 0 <= int(v) <= 23:
+                    good.append(int(v))
+                else:
+                    errors.append(f"hour must be 0 to 23: {v}")
+            items = sorted(set(good))
+        elif pname == "weekday":
+            good = []
+            for v in items:
+                name = v.strip().lower()[:3]
+                if name in WEEKDAY_NAMES:
+                    good.append(WEEKDAY_NAMES.index(name))
+                else:
+                    errors.append(f"weekday must be one of {', '.join(WEEKDAY_NAMES)}: {v}")
+            items = sorted(set(good))
         elif pname == "outcome":
             bad = [v for v in items if v not in OUTCOMES]
             if bad:
@@ -214,7 +236,7 @@ def to_params(state: FilterState) -> dict[str, list[str]]:
     for pname, attr in LIST_PARAMS.items():
         vals = getattr(state, attr)
         if vals:
-            out[pname] = [str(v) for v in vals]
+            out[pname] = [WEEKDAY_NAMES[v] if pname == "weekday" else str(v) for v in vals]
     if state.q:
         out["q"] = [state.q]
     if state.tz:
@@ -234,7 +256,8 @@ def _floor_minute(now: dt.datetime) -> dt.datetime:
 
 
 def to_filters(
-    state: FilterState, now: dt.datetime | None = None, *, limit: int | None = 1000, offset: int = 0
+    state: FilterState, now: dt.datetime | None = None, *, limit: int | None = 1000, offset: int = 0,
+    zone: str = "UTC",
 ) -> Filters:
     """The store's Filters. Presets end open ("until now") and start on a whole minute (stable
     cache keys within a minute)."""
@@ -257,6 +280,9 @@ def to_filters(
         programs=state.programs,
         pids=state.pids,
         text=state.q or None,
+        hours=state.hours,
+        weekdays=state.weekdays,
+        zone=state.tz or zone,
         limit=limit,
         offset=offset,
     )
@@ -286,6 +312,8 @@ def summary_text(state: FilterState, zone: str) -> str:
         ("host", state.hosts),
         ("program", state.programs),
         ("pid", state.pids),
+        ("hour", state.hours),
+        ("weekday", tuple(WEEKDAY_NAMES[d] for d in state.weekdays)),
     ):
         if vals:
             parts.append(f"{label}: " + ", ".join(str(v) for v in vals))
@@ -339,6 +367,8 @@ NAMES = (
     "hosts",
     "programs",
     "pids",
+    "hours",
+    "weekdays",
     "q",
     "tz",
 )
@@ -427,6 +457,8 @@ def _seed_value(name: str, seed: FilterState, zone: str):
         return ", ".join(seed.ips)
     if name == "pids":
         return ", ".join(str(p) for p in seed.pids)
+    if name == "weekdays":
+        return [WEEKDAY_NAMES[d] for d in seed.weekdays]
     if name == "tz":
         return tz
     v = getattr(seed, name)
@@ -478,6 +510,8 @@ def _from_widgets(zone: str) -> tuple[FilterState, list[str]]:
         hosts=tuple(_value("hosts", seed, zone) or ()),
         programs=tuple(_value("programs", seed, zone) or ()),
         pids=tuple(dict.fromkeys(pids)),
+        hours=tuple(sorted(int(h) for h in (_value("hours", seed, zone) or ()))),
+        weekdays=tuple(sorted(WEEKDAY_NAMES.index(d) for d in (_value("weekdays", seed, zone) or ()))),
         q=(_value("q", seed, zone) or "").strip(),
         tz="" if tz == zone else tz,
     )
@@ -586,6 +620,14 @@ def render(cfg, zone: str, options: Mapping[str, Sequence[str]]) -> tuple[Filter
         )
     with row[2]:
         st.text_input("Process ids", value=d("pids"), key=_key("pids"), placeholder="e.g. 4242")
+        hc = st.columns(2)
+        with hc[0]:
+            st.multiselect("Hours", list(range(24)), default=d("hours"), key=_key("hours"), placeholder="Any hour")
+        with hc[1]:
+            st.multiselect(
+                "Weekdays", list(WEEKDAY_NAMES), default=d("weekdays"), key=_key("weekdays"),
+                format_func=str.capitalize, placeholder="Any day",
+            )
     with row[3]:
         st.text_input(
             "Text in message", value=d("q"), key=_key("q"), placeholder="substring, case-insensitive"
