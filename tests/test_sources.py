@@ -5,7 +5,6 @@ import builtins
 import gzip
 import io
 import json
-import os
 
 import pytest
 
