@@ -312,3 +312,31 @@ def test_waiting_writer_gets_in_before_new_readers(store):
         for t in threads:
             t.join()
     assert not errors
+
+
+def test_streamed_export_order_matches_the_query_order_in_small_slices(tmp_path):
+    """iter_arrow fetches time slices (flat memory) yet keeps query_events' order, also for rows
+    without a time, in both directions."""
+    import datetime as dt
+
+    import polars as pl
+
+    from secdash.events import SCHEMA
+    from secdash.store import Filters, Store, insert_events, iter_arrow
+
+    store = Store(tmp_path / "e.duckdb")
+    store.ensure()
+    base = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    times = [base + dt.timedelta(minutes=m // 3, seconds=m % 3) for m in range(40)] + [None, None, None]
+    df = pl.DataFrame({"ts": times, "event": ["unknown"] * len(times), "outcome": ["unknown"] * len(times),
+                       "message": [f"m{i}" for i in range(len(times))], "count": [1] * len(times),
+                       "line": list(range(1, len(times) + 1))}, schema_overrides={"ts": SCHEMA["ts"]})
+    df = df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in SCHEMA.items()])
+    with store.write() as con:
+        insert_events(con, df)
+    for descending in (True, False):
+        f = Filters(limit=None, descending=descending)
+        want = store.query_events(f)[0]["id"].tolist()
+        with store.read() as con:
+            got = [i for b in iter_arrow(con, f, batch_rows=4) for i in b.column("id").to_pylist()]
+        assert got == want and len(got) == len(times)

@@ -453,63 +453,11 @@ def chart_frames(con, f: Filters, tz: str = "UTC") -> dict:
 
 # -- export in pages (flat memory) ----------------------------------------------------------------------
 
-EXPORT_PAGE = 25_000
-
-
-def export_slices(con, where: str, params: list, page: int) -> list[tuple]:
-    """Time slices [lo, hi) (UTC), newest first, each holding about ``page`` rows (a minute with
-    more rows is one slice): one aggregation pass over the filtered rows' times."""
-    cond = f"{where} AND ts IS NOT NULL" if where else " WHERE ts IS NOT NULL"
-    minutes = con.execute(
-        f"SELECT epoch_us(ts) // 60000000 AS m, count(*) FROM events{cond} GROUP BY 1 ORDER BY 1 DESC", params
-    ).fetchall()
-    slices: list[tuple] = []
-    hi = n = None
-    for m, c in minutes:
-        if hi is None:
-            hi, n = m + 1, 0
-        n += c
-        if n >= page:
-            slices.append((m, hi))
-            hi = None
-    if hi is not None:
-        slices.append((minutes[-1][0], hi))
-    to_ts = dt.datetime.fromtimestamp
-    return [(to_ts(lo * 60, dt.UTC), to_ts(h * 60, dt.UTC)) for lo, h in slices]
+EXPORT_PAGE = core.EXPORT_PAGE
 
 
 def iter_export_batches(store: Store, f: Filters, page: int = EXPORT_PAGE):
-    """Arrow batches of the whole filtered result, newest first (the table's order), in pages.
-
-    ``ORDER BY`` over a whole result makes DuckDB sort every row (all columns) in memory: about
-    1 GB of RSS for 1M events. Here one pass counts the filtered rows per minute, the minutes are
-    grouped into time slices of about ``page`` rows, and each slice is fetched (zonemaps skip the
-    other row groups) and sorted on its own: memory stays at one slice, time stays linear. Rows
-    without a time come last, by id, as in the store's order.
-    """
-    where, params = core.where_clause(replace(f, limit=None, offset=0))
-    cols = ", ".join(["id", *(core.q(c) for c in core.EVENT_COLUMNS)])
-
-    def cond(extra: str) -> str:
-        return f"{where} AND {extra}" if where else f" WHERE {extra}"
-
+    """Arrow batches of the whole filtered result, newest first (the table's order), in time
+    slices of about ``page`` rows (flat memory; see :func:`secdash.store.iter_arrow`)."""
     with store.read() as con:
-        for lo, hi in export_slices(con, where, params, page):
-            tbl = con.sql(
-                f"SELECT {cols} FROM events{cond('ts >= ? AND ts < ?')} ORDER BY ts DESC, id DESC",
-                params=[*params, lo, hi],
-            ).to_arrow_table()
-            yield from tbl.to_batches()
-        last_id = None
-        while True:  # events without a time
-            extra_sql = "ts IS NULL" + (" AND id < ?" if last_id is not None else "")
-            tbl = con.sql(
-                f"SELECT {cols} FROM events{cond(extra_sql)} ORDER BY id DESC LIMIT ?",
-                params=[*params, *([last_id] if last_id is not None else []), page],
-            ).to_arrow_table()
-            if tbl.num_rows == 0:
-                break
-            yield from tbl.to_batches()
-            last_id = tbl.column("id")[-1].as_py()
-            if tbl.num_rows < page:
-                break
+        yield from core.iter_arrow(con, replace(f, sort="ts", descending=True), batch_rows=page)
