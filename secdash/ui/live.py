@@ -188,26 +188,28 @@ def _threshold_lines(fig: go.Figure, thresholds: dict[str, Any], metric: str, la
         )
 
 
-def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | None = None) -> go.Figure:
-    """CPU, memory, swap and fullest disk (%) over the window."""
+def _lines(history: pd.DataFrame, zone: str, series: tuple[tuple[str, str], ...], hover: str) -> go.Figure:
+    """One line per (column, label) of ``history`` over its window, hover value format ``hover``."""
     h = _thin(history)
     x = h["ts"].dt.tz_convert(zone) if len(h) else []
     fig = go.Figure()
-    for col, label in (
-        ("cpu_percent", "CPU"),
-        ("memory_percent", "memory"),
-        ("swap_percent", "swap"),
-        ("disk_percent", "fullest disk"),
-    ):
+    for col, label in series:
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=h[col] if len(h) else [],
                 name=label,
                 mode="lines",
-                hovertemplate="%{y:.1f} %<extra>" + label + "</extra>",
+                hovertemplate=hover + "<extra>" + label + "</extra>",
             )
         )
+    return fig
+
+
+def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | None = None) -> go.Figure:
+    """CPU, memory, swap and fullest disk (%) over the window."""
+    fig = _lines(history, zone, (("cpu_percent", "CPU"), ("memory_percent", "memory"), ("swap_percent", "swap"),
+                                 ("disk_percent", "fullest disk")), "%{y:.1f} %")
     _threshold_lines(fig, thresholds or {}, "cpu_percent", "CPU")
     fig.update_yaxes(range=[0, 100])
     return _layout(fig, "Usage", "%")
@@ -215,41 +217,16 @@ def usage_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | 
 
 def load_figure(history: pd.DataFrame, zone: str, thresholds: dict[str, Any] | None = None) -> go.Figure:
     """1-minute load average divided by the core count."""
-    h = _thin(history)
-    x = h["ts"].dt.tz_convert(zone) if len(h) else []
-    fig = go.Figure(
-        go.Scatter(
-            x=x,
-            y=h["load_per_core"] if len(h) else [],
-            name="load per core",
-            mode="lines",
-            hovertemplate="%{y:.2f}<extra>load / core</extra>",
-        )
-    )
+    fig = _lines(history, zone, (("load_per_core", "load / core"),), "%{y:.2f}")
     _threshold_lines(fig, thresholds or {}, "load_per_core", "load")
     return _layout(fig, "Load average (1 min) per core", "load / core")
 
 
 def io_figure(history: pd.DataFrame, zone: str) -> go.Figure:
     """Disk read/write and network sent/received, bytes per second."""
-    h = _thin(history)
-    x = h["ts"].dt.tz_convert(zone) if len(h) else []
-    fig = go.Figure()
-    for col, label in (
-        ("disk_read_bytes_per_s", "disk read"),
-        ("disk_write_bytes_per_s", "disk write"),
-        ("net_recv_bytes_per_s", "net received"),
-        ("net_sent_bytes_per_s", "net sent"),
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=h[col] if len(h) else [],
-                name=label,
-                mode="lines",
-                hovertemplate="%{y:.3s}B/s<extra>" + label + "</extra>",
-            )
-        )
+    fig = _lines(history, zone, (("disk_read_bytes_per_s", "disk read"), ("disk_write_bytes_per_s", "disk write"),
+                                 ("net_recv_bytes_per_s", "net received"), ("net_sent_bytes_per_s", "net sent")),
+                 "%{y:.3s}B/s")
     return _layout(fig, "Disk and network throughput", "bytes/s")
 
 
