@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -37,8 +38,14 @@ def test_compromise_alert_opens_events_with_its_lines(demo_server, page, artifac
     # the expanded alert lists its raw lines' entity as plain text
     assert page.get_by_text("address: 198.51.100.23").first.is_visible()
     link.first.click()
-    page.wait_for_url(re.compile(r"/events\?"), timeout=30_000)
-    qs = parse_qs(urlparse(page.url).query)
+    # Streamlit changes pages with history.pushState: Playwright's page.url / wait_for_url can miss
+    # it, so read the browser's own location.
+    deadline = time.monotonic() + 30
+    while "/events?" not in page.evaluate("location.href") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    url = page.evaluate("location.href")
+    assert "/events?" in url, url
+    qs = parse_qs(urlparse(url).query)
     assert qs["ip"] == ["198.51.100.23"] and qs["host"] == ["web-02"]
     assert set(qs["event"]) == {"auth_failure", "ssh_failed_auth", "ssh_login"}
     assert qs["since"][0].endswith("Z") and qs["until"][0].endswith("Z")

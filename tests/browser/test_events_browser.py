@@ -102,20 +102,20 @@ def test_filter_by_ip_table_chart_and_safe_csv_download(demo_server, page, artif
     # A heatmap cell filters by its hour and weekday (drawn as square markers: Streamlit returns
     # no selection for plotly heatmap traces).
     heat = page.locator(".js-plotly-plot").filter(has_text="Hour of day x weekday")
-    box = None
-    deadline = time.monotonic() + 20
-    while box is None and time.monotonic() < deadline:  # the charts are redrawn after the click above
+    applied = page.get_by_text(re.compile(r"\| hour: 12 \| weekday: thu"))
+    for _ in range(4):  # the charts are redrawn after the click above: a click may hit the old one
         try:
-            heat.scroll_into_view_if_needed(timeout=2000)
+            heat.scroll_into_view_if_needed(timeout=3000)
             time.sleep(0.5)
-            box = heat.locator(".nsewdrag").first.bounding_box(timeout=2000)
-        except Exception:  # noqa: BLE001 - detached while redrawing: try again
-            box = None
-    assert box is not None
-    x = box["x"] + (12 + 0.6) / 24.2 * box["width"]  # hour 12 on the axis range [-0.6, 23.6]
-    y = box["y"] + (3 + 0.5) / 7 * box["height"]  # Thursday: the 4th of 7 weekday rows
-    page.mouse.click(x, y)
-    page.get_by_text(re.compile(r"\| hour: 12 \| weekday: thu")).wait_for()
+            box = heat.locator(".nsewdrag").first.bounding_box(timeout=3000)
+            x = box["x"] + (12 + 0.6) / 24.2 * box["width"]  # hour 12 on the axis range [-0.6, 23.6]
+            y = box["y"] + (3 + 0.5) / 7 * box["height"]  # Thursday: the 4th of 7 weekday rows
+            page.mouse.click(x, y)
+            applied.wait_for(timeout=8000)
+            break
+        except Exception:  # noqa: BLE001 - detached or not applied yet: try again
+            continue
+    applied.wait_for(timeout=5000)
     deadline = time.monotonic() + 10
     while "hour=" not in page.evaluate("location.href") and time.monotonic() < deadline:
         time.sleep(0.2)
