@@ -531,22 +531,10 @@ def config_fingerprint(d, zone: str) -> str:
 def load_events(con, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
                 min_id: int | None = None) -> pl.DataFrame:
     """The events the rules read (only the used event types and columns), as polars."""
-    from secdash.store import q
+    from secdash.store import read_events
 
-    cols = ", ".join(q(c) for c in USED_COLUMNS)
-    where = [f"event IN ({', '.join('?' for _ in USED_EVENTS)})", "ts IS NOT NULL"]
-    params: list = list(USED_EVENTS)
-    if since is not None:
-        where.append("ts >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("ts < ?")
-        params.append(until)
-    if min_id is not None:
-        where.append("id > ?")
-        params.append(int(min_id))
-    tbl = con.sql(f"SELECT {cols} FROM events WHERE {' AND '.join(where)}", params=params).to_arrow_table()
-    return pl.from_arrow(tbl)
+    return read_events(con, USED_EVENTS, USED_COLUMNS, since=since, until=until,
+                       min_id=int(min_id) if min_id is not None else None)
 
 
 def _scalar(con, sql: str, params=()):

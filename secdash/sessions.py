@@ -159,20 +159,12 @@ def load(store, *, since: dt.datetime | None = None, until: dt.datetime | None =
          margin: dt.timedelta = dt.timedelta(hours=12)) -> pl.DataFrame:
     """Sessions that started in [since, until) (events read with ``margin`` after ``until`` so
     their ends and commands are found)."""
-    from secdash.store import q
+    from secdash.store import read_events
 
-    cols = ", ".join(q(c) if c != "id" else "id" for c in USED_COLUMNS)
-    where = [f"event IN ({', '.join('?' for _ in USED_EVENTS)})", "ts IS NOT NULL"]
-    params: list = list(USED_EVENTS)
-    if since is not None:
-        where.append("ts >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("ts < ?")
-        params.append(until + margin)
     with store.read() as con:
-        tbl = con.sql(f"SELECT {cols} FROM events WHERE {' AND '.join(where)}", params=params).to_arrow_table()
-    out = reconstruct(pl.from_arrow(tbl))
+        events = read_events(con, USED_EVENTS, USED_COLUMNS, since=since,
+                             until=until + margin if until is not None else None)
+    out = reconstruct(events)
     if until is not None:
         out = out.filter(pl.col("start") < until)
     return out

@@ -778,6 +778,22 @@ def iter_arrow(con, f: Filters, *, batch_rows: int = EXPORT_PAGE):
             break
 
 
+def read_events(con, events: Sequence[str], columns: Sequence[str], *, since: dt.datetime | None = None,
+                until: dt.datetime | None = None, min_id: int | None = None):
+    """Events of the given types with a time in [since, until) (and id > ``min_id``), only
+    ``columns``, as a polars DataFrame (for the detection rules and session reconstruction)."""
+    import polars as pl
+
+    cols = ", ".join(q(c) for c in columns)
+    where = [f"event IN ({', '.join('?' for _ in events)})", "ts IS NOT NULL"]
+    params: list = list(events)
+    for cond, value in (("ts >= ?", since), ("ts < ?", until), ("id > ?", min_id)):
+        if value is not None:
+            where.append(cond)
+            params.append(value)
+    return pl.from_arrow(con.sql(f"SELECT {cols} FROM events WHERE {' AND '.join(where)}", params=params).to_arrow_table())
+
+
 def count_events(con, f: Filters) -> int:
     where, params = where_clause(f)
     return int(_one(con, f"SELECT count(*) FROM events{where}", params)[0])
