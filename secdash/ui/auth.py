@@ -20,8 +20,6 @@ without counting as user activity.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -356,7 +354,6 @@ def require_login(role: str | None = None) -> CurrentUser:
             user = _current(check.user)
             st.session_state[_USER] = user
             _sidebar(cfg, key, user, now)
-            _standalone_nav(user)
             return _enforce_role(user, role)
         _end_session(cfg, check)
     elif st.session_state.get(_USER) is not None:
@@ -365,19 +362,7 @@ def require_login(role: str | None = None) -> CurrentUser:
         st.stop()
     user = st.session_state[_USER]
     _sidebar(cfg, key, user, now)
-    _standalone_nav(user)
     return _enforce_role(user, role)
-
-
-def _standalone_nav(user: CurrentUser) -> None:
-    """Page links when the gate was called by a page running without app.py (see
-    :func:`secdash.ui.shell.standalone_nav`); app.py draws its own links."""
-    caller = sys._getframe(2).f_code.co_filename  # require_login's caller
-    if os.path.basename(caller) == "app.py":
-        return
-    from secdash.ui.shell import standalone_nav
-
-    standalone_nav(user.role)
 
 
 def nav_slot():

@@ -34,23 +34,3 @@ def render_nav(pages: list) -> None:
     with st.sidebar:
         for page in pages:
             st.page_link(page)
-
-
-def standalone_nav(role: str) -> None:
-    """Page links for a page that runs without app.py's st.navigation.
-
-    On a freshly started server a direct request to /<page> runs that page on its own (Streamlit's
-    pages/ directory) until some session has loaded app.py; the page is gated all the same, and
-    these links (drawn by the gate after the login) keep the other pages reachable.
-    """
-    import logging
-
-    from secdash.ui.auth import nav_slot
-
-    with nav_slot():
-        for path, title, icon, roles in PAGES:
-            if role in roles:
-                try:
-                    st.page_link(path, label=title, icon=icon)
-                except Exception as exc:  # noqa: BLE001 - links are a convenience, never an error page
-                    logging.getLogger(__name__).warning("page link %s: %s", path, exc)
